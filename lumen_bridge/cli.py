@@ -3,10 +3,121 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from lumen_bridge import __version__, exporter
+from lumen_bridge.app import create_app
+from lumen_bridge.config import ConfigError, Settings, load_settings, resolve_config_path
+from lumen_bridge.logs import configure_logging
+from lumen_bridge.store import migrate
+
+EXAMPLES = """\
+examples:
+  lumen-bridge serve                              # 127.0.0.1:9095, SQLite lumen-bridge.db
+  LUMEN_ALERT_TOKEN=... LUMEN_ADMIN_TOKEN=... lumen-bridge serve --host 0.0.0.0
+  LUMEN_DATABASE_URL=postgresql+asyncpg://lumen@db/lumen lumen-bridge db upgrade
+  lumen-bridge check-config --config /etc/lumen-bridge.yaml
+  lumen-bridge emit-metrics --stage build=ok:42 --stage pdf=fail --integrity ok
+
+The configuration is --config, else config/lumen-bridge.yaml when present,
+else the built-in default; both read the LUMEN_* and SMTP_* variables.
+"""
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings(args.config)
+    except ConfigError as exc:
+        print("lumen-bridge: invalid configuration:", file=sys.stderr)
+        for line in exc.errors:
+            print(f"  {line}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    missing = [
+        name
+        for name, token in (
+            ("LUMEN_ALERT_TOKEN", settings.auth.alert_token),
+            ("LUMEN_ADMIN_TOKEN", settings.auth.admin_token),
+        )
+        if token is None
+    ]
+    if missing and not _loopback(host) and not args.insecure:
+        print(
+            f"lumen-bridge: refusing to listen on {host} without authentication: "
+            f"set {' and '.join(missing)} (or pass --insecure to accept the risk)",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(settings.log)
+    log = structlog.get_logger("lumen_bridge")
+    log.info(
+        "starting",
+        version=__version__,
+        host=host,
+        port=port,
+        database=_safe_url(settings.database.url),
+        auth_off=missing,
+    )
+    try:
+        web.run_app(create_app(settings), host=host, port=port, access_log=None, print=None)
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"lumen-bridge: cannot start: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    url = settings.database.url
+    try:
+        migrate.upgrade(url)
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"lumen-bridge: cannot migrate {_safe_url(url)}: {exc}", file=sys.stderr)
+        return 1
+    print(f"database {_safe_url(url)} is at revision {migrate.head_revision()}")
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    source = resolve_config_path(args.config) or "built-in default"
+    print(f"configuration OK ({source})")
+    print(f"  listen    {settings.server.host}:{settings.server.port}")
+    print(f"  database  {_safe_url(settings.database.url)}")
+    for receiver in settings.receivers:
+        state = "" if receiver.has_destination else "  (no destination: records only)"
+        print(f"  receiver  {receiver.name} ({receiver.type}){state}")
+    for route in settings.routes:
+        matchers = ", ".join(str(m) for m in route.matchers) or "(everything)"
+        cont = " continue" if route.continue_ else ""
+        print(f"  route     {matchers} -> {route.receiver}{cont}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,9 +125,52 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lumen-bridge",
         description="Incident bridge between Prometheus Alertmanager and on-call people.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"lumen-bridge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--config",
+            type=Path,
+            metavar="PATH",
+            help="YAML configuration (default: config/lumen-bridge.yaml if present, "
+            "else the built-in default)",
+        )
+        return p
+
+    serve = with_config(
+        sub.add_parser(
+            "serve",
+            help="run the webhook receiver (applies database migrations first)",
+            description="Serve the HTTP API: /webhook, /incidents, /healthz, /readyz, /metrics.",
+        )
+    )
+    serve.add_argument("--host", help="address to bind (default from the config: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default from the config: 9095)")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback address while LUMEN_ALERT_TOKEN or LUMEN_ADMIN_TOKEN is unset",
+    )
+    serve.set_defaults(func=_serve)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = with_config(
+        db_sub.add_parser("upgrade", help="apply the schema migrations up to this version's head")
+    )
+    upgrade.set_defaults(func=_db_upgrade)
+
+    check = with_config(
+        sub.add_parser(
+            "check-config",
+            help="validate the configuration; print every error as 'location: message'",
+        )
+    )
+    check.set_defaults(func=_check_config)
 
     emit = sub.add_parser(
         "emit-metrics",

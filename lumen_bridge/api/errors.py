@@ -1,0 +1,74 @@
+"""JSON errors and bearer authentication shared by every handler.
+
+Every error the API returns is JSON with an ``error`` field (and ``details`` for
+validation errors); nothing returned ever carries a token, a password or a trace.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import SecretStr
+
+log = structlog.get_logger("lumen_bridge.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_error(
+    status: int, message: str, details: list[dict[str, Any]] | None = None
+) -> web.Response:
+    """A JSON error answer."""
+    body: dict[str, Any] = {"error": message}
+    if details is not None:
+        body["details"] = details
+    return web.json_response(body, status=status)
+
+
+class ApiError(Exception):
+    """Raised by handlers to answer with a JSON error."""
+
+    def __init__(
+        self, status: int, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+
+    def response(self) -> web.Response:
+        """The JSON answer for this error."""
+        return json_error(self.status, self.message, self.details)
+
+
+def require_bearer(request: web.Request, token: SecretStr | None) -> None:
+    """Raise 401 unless the request carries ``Authorization: Bearer <token>``.
+
+    ``token`` None means authentication is off (the server then binds loopback only).
+    """
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        raise ApiError(401, "missing or wrong bearer token")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into a JSON answer."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return json_error(exc.status, exc.reason)
+    except Exception:
+        log.exception("unhandled error", method=request.method, path=request.path)
+        return json_error(500, "internal error; see the bridge's log")

@@ -1,0 +1,61 @@
+"""``/healthz``, ``/readyz`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from lumen_bridge import keys
+from lumen_bridge.store import migrate
+from lumen_bridge.store.stats import read_stats
+
+log = structlog.get_logger("lumen_bridge.metrics")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: 200 while the process serves."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database answers and its schema is at this version's head."""
+    head = request.app[keys.HEAD_REVISION]
+    try:
+        async with request.app[keys.ENGINE].connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            current = await connection.run_sync(migrate.current_revision)
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        return web.json_response(
+            {"status": "unavailable", "error": f"database: {type(exc).__name__}"}, status=503
+        )
+    if current != head:
+        return web.json_response(
+            {"status": "unavailable", "error": f"schema at {current}, expected {head}"},
+            status=503,
+        )
+    return web.json_response({"status": "ready", "schema": current})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition; the database gauges are refreshed first."""
+    app = request.app
+    registry = app[keys.METRICS]
+    try:
+        async with app[keys.SESSIONS]() as session:
+            pipeline = app[keys.PIPELINE]
+            now = app[keys.CLOCK]()
+            stats = await read_stats(session, now)
+            suppression = await pipeline.suppression(session, now)
+    except Exception as exc:  # a scrape must not fail with the database: gauges keep old values
+        log.warning("cannot refresh gauges from the database", error=type(exc).__name__)
+    else:
+        registry.outbox_pending.set(stats.outbox_pending)
+        registry.outbox_oldest_age.set(stats.outbox_oldest_age_seconds)
+        registry.outbox_dead.set(stats.outbox_dead)
+        registry.incidents_open.set(stats.incidents_open)
+        registry.suppressed.set(1 if suppression.flag else 0)
+    return web.Response(
+        body=generate_latest(registry.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )

@@ -1,0 +1,131 @@
+"""``GET /incidents`` and ``GET /incidents/{id}`` (admin token)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from lumen_bridge import keys
+from lumen_bridge.api.errors import ApiError, require_bearer
+from lumen_bridge.api.schemas import (
+    AttemptOut,
+    IncidentDetail,
+    IncidentList,
+    IncidentOut,
+    TimelineEntry,
+)
+from lumen_bridge.pipeline.enqueue import dedup_key
+from lumen_bridge.store import queries
+from lumen_bridge.store.models import Incident
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def _incident_fields(incident: Incident) -> dict[str, object]:
+    return {
+        "id": incident.id,
+        "dedup_key": dedup_key(incident.id),
+        "receiver": incident.receiver,
+        "fingerprint": incident.identity,
+        "current": incident.is_current,
+        "status": incident.status,
+        "alertname": incident.alertname,
+        "severity": incident.severity,
+        "labels": incident.labels,
+        "annotations": incident.annotations,
+        "starts_at": incident.starts_at,
+        "ends_at": incident.ends_at,
+        "first_seen": incident.first_seen,
+        "last_seen": incident.last_seen,
+        "resolved_at": incident.resolved_at,
+        "occurrences": incident.occurrences,
+        "last_notified_at": incident.last_notified_at,
+        "notified": incident.notified,
+        "held": incident.held,
+    }
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"limit must be a positive integer, not {raw!r}") from None
+    if value < 1:
+        raise ApiError(400, "limit must be a positive integer")
+    return min(value, MAX_LIMIT)
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    """Incidents, most recent activity first; ``?status=``, ``?receiver=``, ``?alertname=``."""
+    require_bearer(request, request.app[keys.SETTINGS].auth.admin_token)
+    query = request.query
+    status = query.get("status")
+    if status not in (None, "firing", "resolved"):
+        raise ApiError(400, "status must be firing or resolved")
+    limit = _limit(query.get("limit"))
+    async with request.app[keys.SESSIONS]() as session:
+        rows = await queries.list_incidents(
+            session,
+            status=status,
+            receiver=query.get("receiver"),
+            alertname=query.get("alertname"),
+            limit=limit,
+        )
+        body = IncidentList(
+            incidents=[IncidentOut.model_validate(_incident_fields(i)) for i in rows]
+        )
+    return web.json_response(text=body.model_dump_json())
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    """One incident with its timeline: alerts received, notifications and their attempts."""
+    require_bearer(request, request.app[keys.SETTINGS].auth.admin_token)
+    raw_id = request.match_info["id"]
+    if not raw_id.isdigit():
+        raise ApiError(400, f"incident id must be a number, not {raw_id!r}")
+    async with request.app[keys.SESSIONS]() as session:
+        found = await queries.incident_timeline(session, int(raw_id))
+    if found is None:
+        raise ApiError(404, f"no incident {raw_id}")
+    incident, events, notifications, attempts = found
+    timeline = [
+        TimelineEntry(
+            at=e.received_at,
+            type="alert",
+            status=e.status,
+            detail={
+                "outcome": e.outcome,
+                "reason": e.reason,
+                "starts_at": e.starts_at.isoformat(),
+                "ends_at": e.ends_at.isoformat() if e.ends_at else None,
+            },
+        )
+        for e in events
+    ]
+    for notification, item in notifications:
+        timeline.append(
+            TimelineEntry(
+                at=notification.created_at,
+                type="notification",
+                status=notification.status,
+                detail={
+                    "id": notification.id,
+                    "receiver": notification.receiver,
+                    "kind": notification.kind,
+                    "action": item.action,
+                    "attempts": notification.attempts,
+                    "delivered_at": (
+                        notification.delivered_at.isoformat() if notification.delivered_at else None
+                    ),
+                    "last_error": notification.last_error,
+                },
+                attempts=[
+                    AttemptOut.model_validate(a) for a in attempts if a.outbox_id == notification.id
+                ],
+            )
+        )
+    timeline.sort(key=lambda entry: entry.at)
+    detail = IncidentDetail.model_validate(_incident_fields(incident) | {"timeline": timeline})
+    return web.json_response(text=detail.model_dump_json())

@@ -1,0 +1,159 @@
+"""The OpenAPI 3.1 description of the HTTP API, built from the response models.
+
+``python -m lumen_bridge.api.openapi > docs/openapi.json`` writes the shipped copy;
+a test keeps it equal to what ``GET /openapi.json`` serves.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from lumen_bridge import __version__
+from lumen_bridge.api.schemas import ErrorBody, IncidentDetail, IncidentList, WebhookResult
+from lumen_bridge.payload import WebhookPayload
+
+_MODELS: list[type[BaseModel]] = [
+    WebhookPayload,
+    WebhookResult,
+    ErrorBody,
+    IncidentList,
+    IncidentDetail,
+]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    texts = {
+        400: "Bad request (body not JSON, or a bad query parameter)",
+        401: "Bearer token missing or wrong",
+        404: "Not found",
+        413: "Body over the size limit",
+        415: "Content-Type is not application/json",
+        422: "JSON that is not a valid payload; `details` lists each problem",
+        503: "The database cannot take the write; retry",
+    }
+    return {str(code): _json("ErrorBody", texts[code]) for code in codes}
+
+
+def _components() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for model in _MODELS:
+        schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
+
+
+def build_spec() -> dict[str, Any]:
+    """The OpenAPI document."""
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    plain_ok = {"200": {"description": "OK", "content": {"application/json": {}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "lumen-bridge",
+            "version": __version__,
+            "description": "Incident bridge between Prometheus Alertmanager and on-call people.",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": _components(),
+        },
+        "paths": {
+            "/webhook": {
+                "post": {
+                    "summary": "Alertmanager webhook (payload version 4)",
+                    "description": "Answered only after every alert is committed. "
+                    "Authorization: Bearer $LUMEN_ALERT_TOKEN.",
+                    "security": bearer,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("WebhookPayload")}},
+                    },
+                    "responses": {
+                        "200": _json("WebhookResult", "Stored and decided"),
+                        **_errors(400, 401, 413, 415, 422, 503),
+                    },
+                }
+            },
+            "/incidents": {
+                "get": {
+                    "summary": "Deduplicated incidents, most recent activity first",
+                    "security": bearer,
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["firing", "resolved"]},
+                        },
+                        {"name": "receiver", "in": "query", "schema": {"type": "string"}},
+                        {"name": "alertname", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "description": "default 100; values over 1000 are capped",
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json("IncidentList", "Incidents"),
+                        **_errors(400, 401),
+                    },
+                }
+            },
+            "/incidents/{id}": {
+                "get": {
+                    "summary": "One incident with its timeline",
+                    "security": bearer,
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 0},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json("IncidentDetail", "The incident"),
+                        **_errors(400, 401, 404),
+                    },
+                }
+            },
+            "/healthz": {"get": {"summary": "Liveness", "responses": plain_ok}},
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: database answers, schema at head",
+                    "responses": {
+                        **plain_ok,
+                        "503": {"description": "Not ready", "content": {"application/json": {}}},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus exposition of the bridge's metrics",
+                    "responses": {"200": {"description": "OK", "content": {"text/plain": {}}}},
+                }
+            },
+        },
+    }
+
+
+async def serve(request: web.Request) -> web.Response:
+    """``GET /openapi.json``."""
+    return web.json_response(build_spec())
+
+
+if __name__ == "__main__":
+    print(json.dumps(build_spec(), indent=2, ensure_ascii=False))

@@ -1,0 +1,69 @@
+"""``POST /webhook``: Alertmanager's webhook, answered only after the commit."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from lumen_bridge import keys
+from lumen_bridge.api.errors import ApiError, require_bearer
+from lumen_bridge.payload import WebhookPayload
+
+log = structlog.get_logger("lumen_bridge.webhook")
+
+
+async def receive(request: web.Request) -> web.Response:
+    """Validate, store and decide one webhook delivery; count the answer's code."""
+    metrics = request.app[keys.METRICS]
+    try:
+        response = await _receive(request)
+    except ApiError as exc:
+        metrics.webhook_requests.labels(str(exc.status)).inc()
+        raise
+    except web.HTTPException as exc:
+        metrics.webhook_requests.labels(str(exc.status)).inc()
+        raise
+    metrics.webhook_requests.labels(str(response.status)).inc()
+    return response
+
+
+async def _receive(request: web.Request) -> web.Response:
+    app = request.app
+    received_at = app[keys.CLOCK]()
+    settings = app[keys.SETTINGS]
+    require_bearer(request, settings.auth.alert_token)
+    if request.content_type != "application/json":
+        raise ApiError(415, "Content-Type must be application/json")
+    limit = settings.server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"body larger than the limit of {limit} bytes")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise ApiError(413, f"body larger than the limit of {limit} bytes") from exc
+    try:
+        payload = WebhookPayload.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise ApiError(400, "body is not valid JSON") from exc
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]
+        raise ApiError(422, "not a valid Alertmanager webhook (version 4)", details) from exc
+
+    try:
+        summary = await app[keys.PIPELINE].run(payload, received_at)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        log.warning("database cannot take the webhook", error=type(exc).__name__)
+        raise ApiError(503, "database unavailable; retry later") from exc
+
+    metrics = app[keys.METRICS]
+    for alert in payload.alerts:
+        metrics.alerts_received.labels(alert.status).inc()
+    answer = summary.as_json()
+    metrics.alerts_deduplicated.inc(answer["deduplicated"])
+    for reason, count in summary.suppressed_by.items():
+        metrics.alerts_suppressed.labels(reason.value).inc(count)
+    log.debug("webhook", receiver=payload.receiver, group_key=payload.group_key, **answer)
+    return web.json_response(answer)

@@ -1,0 +1,51 @@
+"""create_app(): configuration, database, pipeline, routes and middlewares wired together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from lumen_bridge.api import health, incidents, openapi, webhook
+from lumen_bridge.api.errors import error_middleware
+from lumen_bridge.clock import Clock, system_clock
+from lumen_bridge.config import Settings
+from lumen_bridge.keys import CLOCK, ENGINE, HEAD_REVISION, METRICS, PIPELINE, SESSIONS, SETTINGS
+from lumen_bridge.metrics import Metrics
+from lumen_bridge.pipeline import Pipeline
+from lumen_bridge.store import migrate
+from lumen_bridge.store.db import create_engine, session_factory
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    """Apply migrations, then open the engine; dispose of it on shutdown."""
+    settings = app[SETTINGS]
+    await asyncio.to_thread(migrate.upgrade, settings.database.url)
+    engine = create_engine(settings.database)
+    app[ENGINE] = engine
+    app[SESSIONS] = session_factory(engine)
+    app[PIPELINE] = Pipeline(settings, app[SESSIONS])
+    yield
+    await engine.dispose()
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
+    """Build the aiohttp application for ``settings`` (the database opens at startup)."""
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.server.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[METRICS] = Metrics()
+    app[METRICS].suppressed.set(1 if settings.suppression.flag else 0)
+    app[HEAD_REVISION] = migrate.head_revision() or ""
+    app.cleanup_ctx.append(_database)
+    app.router.add_post("/webhook", webhook.receive)
+    app.router.add_get("/incidents", incidents.list_incidents)
+    app.router.add_get("/incidents/{id}", incidents.get_incident)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/openapi.json", openapi.serve)
+    return app

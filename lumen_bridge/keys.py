@@ -1,0 +1,19 @@
+"""Typed keys of what the application holds (``app[SETTINGS]``, ``app[PIPELINE]``, ...)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from lumen_bridge.clock import Clock
+from lumen_bridge.config import Settings
+from lumen_bridge.metrics import Metrics
+from lumen_bridge.pipeline import Pipeline
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+METRICS = web.AppKey("metrics", Metrics)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+PIPELINE = web.AppKey("pipeline", Pipeline)
+HEAD_REVISION = web.AppKey("head_revision", str)

@@ -1,0 +1,245 @@
+"""The webhook pipeline: route → dedup → suppress → enqueue, in one transaction.
+
+:meth:`Pipeline.run` is the whole flow for one webhook delivery. Every alert is
+stored (an ``alert_events`` row, and its incident updated) and every notification
+decided is written to the outbox in the same transaction, so the 200 answer means
+all of it is durable. Conflicts between concurrent deliveries are settled by the
+database (see :mod:`lumen_bridge.store.incidents`); a transaction that lost a race
+on PostgreSQL is retried from the start and then sees the winner's decision.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lumen_bridge.config import Settings
+from lumen_bridge.matchers import from_api
+from lumen_bridge.payload import Alert, WebhookPayload
+from lumen_bridge.pipeline.dedup import Action, Decision, Reason, decide
+from lumen_bridge.pipeline.enqueue import Queued, build_notifications
+from lumen_bridge.pipeline.route import Route, Router
+from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
+from lumen_bridge.store import incidents
+from lumen_bridge.store.models import AlertEvent, Incident
+
+__all__ = ["Outcome", "Pipeline", "Summary"]
+
+# PostgreSQL: serialization failure, deadlock, unique violation (a twin won the race).
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
+_MAX_TRANSACTION_TRIES = 5
+
+
+class Outcome(enum.StrEnum):
+    """What happened to one alert on one route (the keys of the webhook answer)."""
+
+    QUEUED = "queued"
+    DEDUPLICATED = "deduplicated"
+    SUPPRESSED = "suppressed"
+    IGNORED = "ignored"
+
+
+@dataclass
+class Summary:
+    """The webhook answer, plus what the metrics need."""
+
+    alerts: int
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    suppressed_by: Counter[SuppressedBy] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, int]:
+        """The body of the 200 answer."""
+        return {"alerts": self.alerts} | {o.value: self.outcomes[o] for o in Outcome}
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate in _RETRYABLE_SQLSTATES
+
+
+class Pipeline:
+    """Decides and records what each alert of a webhook means."""
+
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.router = Router(settings)
+        self.flag = settings.suppression.flag
+        self.sessions = sessions
+
+    async def run(self, payload: WebhookPayload, now: datetime) -> Summary:
+        """Process one webhook delivery received at ``now``; return after the commit."""
+        for attempt in range(1, _MAX_TRANSACTION_TRIES + 1):
+            try:
+                async with self.sessions() as session, session.begin():
+                    return await self._process(session, payload, now)
+            except DBAPIError as exc:
+                if attempt == _MAX_TRANSACTION_TRIES or not _retryable(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def suppression(self, session: AsyncSession, now: datetime) -> Suppression:
+        """The flag and the silences in force at ``now``."""
+        silences = [s.matchers for s in await incidents.active_silences(session, now)]
+        return Suppression(
+            flag=self.flag or any(not matchers for matchers in silences),
+            silences=[[from_api(m) for m in matchers] for matchers in silences if matchers],
+        )
+
+    async def _process(
+        self, session: AsyncSession, payload: WebhookPayload, now: datetime
+    ) -> Summary:
+        summary = Summary(alerts=len(payload.alerts))
+        pairs: list[tuple[Alert, Route]] = []
+        events: list[dict[str, Any]] = []
+        for alert in payload.alerts:
+            routes = self.router.route(alert.labels)
+            pairs.extend((alert, route) for route in routes)
+            if not routes:
+                summary.outcomes[Outcome.IGNORED] += 1
+                events.append(_event(alert, now, None, None, Outcome.IGNORED, "unrouted"))
+
+        claimed = await incidents.claim(
+            session,
+            [
+                incidents.incident_row(route.receiver.name, alert, now, payload.external_url)
+                for alert, route in pairs
+            ],
+        )
+        current = await incidents.lock(
+            session, ((route.receiver.name, alert.identity) for alert, route in pairs)
+        )
+        fresh = {key for key, incident in current.items() if incident.id in claimed}
+        suppression = await self.suppression(session, now)
+
+        queued: list[Queued] = []
+        for alert, route in pairs:
+            key = (route.receiver.name, alert.identity)
+            incident = current[key]
+            decision = decide(
+                None if key in fresh else incident,
+                alert,
+                now,
+                route.dedup_window,
+                route.reopen_window,
+            )
+            if decision.new_incident and key not in fresh:
+                incident = await _replace(session, incident, route, alert, now, payload)
+                current[key] = incident
+            fresh.discard(key)
+            held_by = suppression.reason(alert.labels)
+            outcome, reason = _apply(incident, alert, decision, route, held_by, now, payload)
+            summary.outcomes[outcome] += 1
+            if outcome is Outcome.SUPPRESSED and held_by is not None:
+                summary.suppressed_by[held_by] += 1
+            elif outcome is Outcome.QUEUED:
+                assert decision.action is not None
+                queued.append(
+                    Queued(
+                        route.receiver.type,
+                        route.receiver.name,
+                        incident,
+                        decision.action,
+                        incident.notify_seq,
+                    )
+                )
+            events.append(_event(alert, now, incident.id, route.receiver.name, outcome, reason))
+
+        if events:
+            await session.execute(insert(AlertEvent), events)
+        session.add_all(build_notifications(queued, now))
+        await session.flush()
+        return summary
+
+
+async def _replace(
+    session: AsyncSession,
+    old: Incident,
+    route: Route,
+    alert: Alert,
+    now: datetime,
+    payload: WebhookPayload,
+) -> Incident:
+    """Retire ``old`` and start a new incident for the same key (case 8)."""
+    old.is_current = False
+    await session.flush()
+    new = Incident(**incidents.incident_row(route.receiver.name, alert, now, payload.external_url))
+    session.add(new)
+    await session.flush()
+    return new
+
+
+def _apply(
+    incident: Incident,
+    alert: Alert,
+    decision: Decision,
+    route: Route,
+    held_by: SuppressedBy | None,
+    now: datetime,
+    payload: WebhookPayload,
+) -> tuple[Outcome, str]:
+    """Update ``incident`` for ``alert`` and say what came of it."""
+    if decision.reason is Reason.STALE:
+        return Outcome.IGNORED, decision.reason.value
+
+    incident.last_seen = now
+    incident.labels = dict(alert.labels)
+    incident.annotations = dict(alert.annotations)
+    incident.generator_url = alert.generator_url or incident.generator_url
+    incident.alertmanager_url = payload.external_url or incident.alertmanager_url
+    incident.group_key = payload.group_key
+    incident.ends_at = alert.ends_at
+    if decision.new_episode:
+        incident.status = "firing"
+        incident.resolved_at = None
+        incident.notified = False
+        incident.held = False
+    if alert.status == "firing":
+        incident.occurrences += 1
+        incident.starts_at = max(incident.starts_at, alert.starts_at)
+    else:
+        incident.status = "resolved"
+        incident.resolved_at = now
+        incident.held = False
+
+    action = decision.action
+    if action is None:
+        outcome = Outcome.DEDUPLICATED if decision.deduplicated else Outcome.IGNORED
+        return outcome, decision.reason.value
+    if action is not Action.RESOLVE and held_by is not None:
+        incident.held = True
+        return Outcome.SUPPRESSED, decision.reason.value
+    if not route.receiver.has_destination:
+        return Outcome.IGNORED, "no-destination"
+    incident.notify_seq += 1
+    incident.last_notified_at = now
+    if action is not Action.RESOLVE:
+        incident.notified = True
+        incident.held = False
+    return Outcome.QUEUED, decision.reason.value
+
+
+def _event(
+    alert: Alert,
+    now: datetime,
+    incident_id: int | None,
+    receiver: str | None,
+    outcome: Outcome,
+    reason: str,
+) -> dict[str, Any]:
+    return {
+        "incident_id": incident_id,
+        "received_at": now,
+        "receiver": receiver,
+        "fingerprint": alert.identity,
+        "status": alert.status,
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at,
+        "outcome": outcome.value,
+        "reason": reason,
+    }
