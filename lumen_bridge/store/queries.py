@@ -56,17 +56,13 @@ async def incident_timeline(
         )
     ).all()
     notifications = (
-        (
-            await session.execute(
-                select(Notification, NotificationItem)
-                .join(NotificationItem, NotificationItem.outbox_id == Notification.id)
-                .where(NotificationItem.incident_id == incident_id)
-                .order_by(Notification.id)
-            )
+        await session.execute(
+            select(Notification, NotificationItem)
+            .join(NotificationItem, NotificationItem.outbox_id == Notification.id)
+            .where(NotificationItem.incident_id == incident_id)
+            .order_by(Notification.id)
         )
-        .tuples()
-        .all()
-    )
+    ).all()
     attempts = (
         await session.scalars(
             select(DeliveryAttempt)
