@@ -1,0 +1,243 @@
+"""Ingest throughput: lumen-bridge against a bare aiohttp handler, side by side.
+
+Runs wrk (Debian's package) with a Lua script that posts a 2-alert Alertmanager
+payload, alternating the ceiling (bench/ceiling.py) and lumen-bridge, and prints
+requests/s, p99 latency and the ratio to the ceiling of the same round. After each
+bridge run it checks that the bridge counted exactly the alerts wrk got 200s for.
+
+    python bench/ingest.py                     # SQLite, hit and miss, 3 rounds of 10 s
+    python bench/ingest.py --db postgres --rounds 2 --seconds 5
+
+Workloads: "hit" repeats one payload (every alert after the first is deduplicated);
+"miss" varies fingerprints and labels per request, so every alert opens an incident.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+
+HERE = Path(__file__).parent
+FIXTURE = HERE.parent / "tests" / "fixtures" / "firing_page.json"
+PG_ADMIN = os.environ.get("LUMEN_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+TOKEN = "bench-token"
+
+LUA = """
+local body = [==[%(body)s]==]
+local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer %(token)s"}
+local vary = %(vary)s
+local counter = 0
+local prefix = ""
+function setup(thread)
+  thread:set("tid", tostring(math.random(1, 1000000000)))
+end
+function init(args)
+  prefix = tid
+end
+function request()
+  if vary then
+    counter = counter + 1
+    local b = string.gsub(body, "FPRINT", prefix .. "-" .. counter)
+    return wrk.format("POST", "/webhook", headers, b)
+  end
+  return wrk.format("POST", "/webhook", headers, body)
+end
+"""
+
+
+def payload_text() -> str:
+    """A 2-alert payload of about 1.9 KB; FPRINT marks what the miss workload varies."""
+    body = json.loads(FIXTURE.read_text())
+    first = body["alerts"][0]
+    first["annotations"]["description"] = (
+        "The remote copy's SHA-256 differs from the local build; see the verify stage log. " * 4
+    )
+    second = json.loads(json.dumps(first))
+    first["fingerprint"] = "a-FPRINT"
+    first["labels"]["run"] = "FPRINT"
+    second["fingerprint"] = "b-FPRINT"
+    second["labels"]["instance"] = "remote-b"
+    second["labels"]["run"] = "FPRINT"
+    body["alerts"] = [first, second]
+    return json.dumps(body, ensure_ascii=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_ready(port: int, path: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def process(argv: list[str], env: dict[str, str], port: int, ready: str) -> Iterator[None]:
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+    try:
+        wait_ready(port, ready)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wrk(port: int, script: Path, seconds: int, connections: int) -> tuple[float, float, int, int]:
+    """(requests/s, p99 ms, requests completed, non-2xx) from one wrk run."""
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/webhook",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99_raw = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert p99_raw is not None, out
+    p99 = float(p99_raw.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99_raw.group(2)]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failed = int(bad.group(1)) if bad else 0
+    if errors:
+        failed += sum(int(x) for x in errors.groups())
+    return rps, p99, total, failed
+
+
+def metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    match = re.search(rf"^{re.escape(name)} ([\d.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+async def _pg(sql: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@contextlib.contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
+        return
+    name = f"lumen_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
+    user_host = PG_ADMIN.split("//", 1)[1].rsplit("/", 1)[0]
+    try:
+        yield f"postgresql+asyncpg://{user_host}/{name}"
+    finally:
+        asyncio.run(_pg(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--workload", choices=["hit", "miss", "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    workloads = ["hit", "miss"] if args.workload == "both" else [args.workload]
+    body = payload_text()
+    print(
+        f"payload: {len(body.encode())} bytes, 2 alerts; wrk -t2 -c{args.connections} "
+        f"-d{args.seconds}s; database {args.db}; {os.cpu_count()} CPUs"
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for workload in workloads:
+            script = workdir / f"{workload}.lua"
+            fixed = body.replace("FPRINT", "fixed")
+            script.write_text(
+                LUA
+                % {
+                    "body": body if workload == "miss" else fixed,
+                    "token": TOKEN,
+                    "vary": "true" if workload == "miss" else "false",
+                }
+            )
+            ratios, rows = [], []
+            for round_ in range(1, args.rounds + 1):
+                port = free_port()
+                with process(
+                    [sys.executable, str(HERE / "ceiling.py"), str(port)], {}, port, "/webhook"
+                ):
+                    c_rps, c_p99, _, _ = wrk(port, script, args.seconds, args.connections)
+                with database(args.db, workdir) as url:
+                    port = free_port()
+                    env = {
+                        "LUMEN_DATABASE_URL": url,
+                        "LUMEN_ALERT_TOKEN": TOKEN,
+                        "LUMEN_ADMIN_TOKEN": TOKEN,
+                    }
+                    with process(
+                        [sys.executable, "-m", "lumen_bridge", "serve", "--port", str(port)],
+                        env,
+                        port,
+                        "/readyz",
+                    ):
+                        b_rps, b_p99, total, bad = wrk(port, script, args.seconds, args.connections)
+                        ok = metric(port, 'lumen_bridge_webhook_requests_total{code="200"}')
+                        alerts = metric(port, 'lumen_bridge_alerts_received_total{status="firing"}')
+                # wrk stops mid-request: the bridge may have answered a few it never counted.
+                correct = ok >= total - bad and alerts == 2 * ok and bad == 0
+                ratio = b_rps / c_rps
+                ratios.append(ratio)
+                rows.append((round_, c_rps, c_p99, b_rps, b_p99, ratio, total, ok, correct))
+            print(
+                f"\n[{workload}] round  ceiling req/s  p99 ms | bridge req/s  p99 ms | ratio "
+                f"| wrk 200s  bridge 200s  consistent"
+            )
+            for r in rows:
+                print(
+                    f"[{workload}] {r[0]:>5}  {r[1]:>13.0f}  {r[2]:>6.1f} | {r[3]:>12.0f}  "
+                    f"{r[4]:>6.1f} | {r[5]:.3f} | {r[6]:>8}  {r[7]:>11.0f}  {r[8]}"
+                )
+            print(f"[{workload}] median ratio {statistics.median(ratios):.3f}")
+
+
+if __name__ == "__main__":
+    main()
