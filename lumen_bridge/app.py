@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from lumen_bridge.api import health, incidents, openapi, webhook
+from lumen_bridge.api import health, incidents, openapi, silences, webhook
 from lumen_bridge.api.errors import error_middleware
 from lumen_bridge.clock import Clock, system_clock
 from lumen_bridge.config import Settings
+from lumen_bridge.delivery import delivery_context
 from lumen_bridge.keys import CLOCK, ENGINE, HEAD_REVISION, METRICS, PIPELINE, SESSIONS, SETTINGS
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline
@@ -30,8 +31,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
-    """Build the aiohttp application for ``settings`` (the database opens at startup)."""
+def create_app(
+    settings: Settings, *, clock: Clock = system_clock, deliver: bool = True
+) -> web.Application:
+    """Build the aiohttp application for ``settings`` (the database opens at startup).
+
+    ``deliver=False`` leaves the outbox to other processes (tests that inspect it).
+    """
     app = web.Application(
         middlewares=[error_middleware], client_max_size=settings.server.max_body_bytes
     )
@@ -41,6 +47,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     app[METRICS].suppressed.set(1 if settings.suppression.flag else 0)
     app[HEAD_REVISION] = migrate.head_revision() or ""
     app.cleanup_ctx.append(_database)
+    if deliver:
+        app.cleanup_ctx.append(delivery_context)
+    silences.add_routes(app)
     app.router.add_post("/webhook", webhook.receive)
     app.router.add_get("/incidents", incidents.list_incidents)
     app.router.add_get("/incidents/{id}", incidents.get_incident)

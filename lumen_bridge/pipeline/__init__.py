@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lumen_bridge.config import Settings
+from lumen_bridge.config import EmailReceiver, Settings, TicketReceiver, WebhookReceiver
 from lumen_bridge.matchers import from_api
 from lumen_bridge.payload import Alert, WebhookPayload
 from lumen_bridge.pipeline.dedup import Action, Decision, Reason, decide
@@ -30,11 +31,13 @@ from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
 from lumen_bridge.store import incidents
 from lumen_bridge.store.models import AlertEvent, Incident
 
-__all__ = ["Outcome", "Pipeline", "Summary"]
+__all__ = ["Outcome", "Pipeline", "Summary", "in_transaction", "notify"]
 
 # PostgreSQL: serialization failure, deadlock, unique violation (a twin won the race).
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
 _MAX_TRANSACTION_TRIES = 5
+
+T = TypeVar("T")
 
 
 class Outcome(enum.StrEnum):
@@ -64,6 +67,38 @@ def _retryable(exc: DBAPIError) -> bool:
     return sqlstate in _RETRYABLE_SQLSTATES
 
 
+async def in_transaction(
+    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    """Run ``work`` in one transaction; retry it from the start when it lost a race."""
+    for attempt in range(1, _MAX_TRANSACTION_TRIES + 1):
+        try:
+            async with sessions() as session, session.begin():
+                return await work(session)
+        except DBAPIError as exc:
+            if attempt == _MAX_TRANSACTION_TRIES or not _retryable(exc):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def notify(
+    receiver: EmailReceiver | TicketReceiver | WebhookReceiver,
+    incident: Incident,
+    action: Action,
+    now: datetime,
+) -> Queued:
+    """Queue ``action`` for ``incident`` to ``receiver``, under the incident's next sequence.
+
+    A firing notification marks the incident as told and no longer held back.
+    """
+    incident.notify_seq += 1
+    incident.last_notified_at = now
+    if action is not Action.RESOLVE:
+        incident.notified = True
+        incident.held = False
+    return Queued(receiver.type, receiver.name, incident, action, incident.notify_seq)
+
+
 class Pipeline:
     """Decides and records what each alert of a webhook means."""
 
@@ -74,14 +109,9 @@ class Pipeline:
 
     async def run(self, payload: WebhookPayload, now: datetime) -> Summary:
         """Process one webhook delivery received at ``now``; return after the commit."""
-        for attempt in range(1, _MAX_TRANSACTION_TRIES + 1):
-            try:
-                async with self.sessions() as session, session.begin():
-                    return await self._process(session, payload, now)
-            except DBAPIError as exc:
-                if attempt == _MAX_TRANSACTION_TRIES or not _retryable(exc):
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await in_transaction(
+            self.sessions, lambda session: self._process(session, payload, now)
+        )
 
     async def suppression(self, session: AsyncSession, now: datetime) -> Suppression:
         """The flag and the silences in force at ``now``."""
@@ -139,15 +169,7 @@ class Pipeline:
                 summary.suppressed_by[held_by] += 1
             elif outcome is Outcome.QUEUED:
                 assert decision.action is not None
-                queued.append(
-                    Queued(
-                        route.receiver.type,
-                        route.receiver.name,
-                        incident,
-                        decision.action,
-                        incident.notify_seq,
-                    )
-                )
+                queued.append(notify(route.receiver, incident, decision.action, now))
             events.append(_event(alert, now, incident.id, route.receiver.name, outcome, reason))
 
         if events:
@@ -216,11 +238,6 @@ def _apply(
         return Outcome.SUPPRESSED, decision.reason.value
     if not route.receiver.has_destination:
         return Outcome.IGNORED, "no-destination"
-    incident.notify_seq += 1
-    incident.last_notified_at = now
-    if action is not Action.RESOLVE:
-        incident.notified = True
-        incident.held = False
     return Outcome.QUEUED, decision.reason.value
 
 

@@ -1,0 +1,157 @@
+"""Replay: when a silence ends, tell the receivers of what it held back, once.
+
+An incident held back (``held``: a notification was decided but suppressed) that is
+still firing is re-decided when a silence ends, with the dedup stage's own table on
+the incident's last alert: a first notification of the episode (``open``, or
+``reopen`` when its receiver had been told of an earlier one) or, when a reminder
+was held back, an ``update``. Incidents that another active silence or the flag
+still holds stay held.
+
+Exactly once: the ended silences are claimed (``replayed_at``) and the incidents
+locked and re-checked (``held``) in the transaction that writes the outbox rows;
+whoever comes second — another replica, or the webhook of a repeat — finds nothing
+left to do. At start every silence that ended while the bridge was down is handled,
+and so is any held incident that nothing holds any more (the flag lowered in the
+configuration).
+
+:class:`Replayer` does one pass (:meth:`Replayer.replay_expired`, which tests call
+with their clock) and runs the watcher task that wakes at the next silence end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lumen_bridge.clock import Clock
+from lumen_bridge.payload import Alert
+from lumen_bridge.pipeline import Pipeline, in_transaction, notify
+from lumen_bridge.pipeline.dedup import Action, decide
+from lumen_bridge.pipeline.enqueue import Queued, build_notifications
+from lumen_bridge.pipeline.route import Route
+from lumen_bridge.store import silences
+from lumen_bridge.store.models import Incident, IncidentStatus
+
+log = structlog.get_logger("lumen_bridge.replay")
+
+SAFETY_INTERVAL = timedelta(minutes=1)
+"""The watcher looks at least this often, even when no silence is about to end."""
+RETRY_AFTER_ERROR = timedelta(seconds=5)
+
+
+def _last_alert(incident: Incident) -> Alert:
+    """The incident's alert as last received (what the dedup table decides on)."""
+    return Alert.model_validate(
+        {
+            "status": "firing",
+            "labels": incident.labels,
+            "annotations": incident.annotations,
+            "startsAt": incident.starts_at,
+            "endsAt": incident.ends_at,
+            "generatorURL": incident.generator_url,
+            "fingerprint": incident.identity,
+        }
+    )
+
+
+class Replayer:
+    """Notifies, once, what ended silences held back."""
+
+    def __init__(
+        self, pipeline: Pipeline, clock: Clock, on_queued: Callable[[], None] | None = None
+    ) -> None:
+        self.pipeline = pipeline
+        self.clock = clock
+        self.on_queued = on_queued
+        self._wake = asyncio.Event()
+
+    async def replay_expired(self, now: datetime, *, sweep: bool = False) -> int:
+        """Handle every silence ended by ``now``; return how many notifications were queued.
+
+        ``sweep`` looks at held incidents even when no silence has just ended (at start).
+        """
+        queued = await in_transaction(
+            self.pipeline.sessions, lambda session: self._replay(session, now, sweep=sweep)
+        )
+        if queued and self.on_queued is not None:
+            self.on_queued()
+        return queued
+
+    async def _replay(self, session: AsyncSession, now: datetime, *, sweep: bool) -> int:
+        claimed = await silences.claim_ended(session, now)
+        if not claimed and not sweep:
+            return 0
+        held = (
+            await session.scalars(
+                select(Incident)
+                .where(
+                    Incident.held,
+                    Incident.is_current,
+                    Incident.status == IncidentStatus.FIRING,
+                )
+                .order_by(Incident.receiver, Incident.identity)
+                .with_for_update()
+            )
+        ).all()
+        suppression = await self.pipeline.suppression(session, now)
+        queued: list[Queued] = []
+        for incident in held:
+            if suppression.reason(incident.labels) is not None:
+                continue
+            release = self._release(incident, now)
+            if release is None:
+                incident.held = False  # nothing left to tell, or nobody to tell it to
+            else:
+                queued.append(notify(release[0].receiver, incident, release[1], now))
+        session.add_all(build_notifications(queued, now))
+        await session.flush()
+        if claimed or queued:
+            log.info(
+                "silences ended",
+                silences=claimed,
+                incidents_notified=[q.incident.id for q in queued],
+            )
+        return len(queued)
+
+    def _release(self, incident: Incident, now: datetime) -> tuple[Route, Action] | None:
+        """The incident's route and the action the dedup table decides now, if any."""
+        routes = self.pipeline.router.route(incident.labels)
+        route = next((r for r in routes if r.receiver.name == incident.receiver), None)
+        if route is None or not route.receiver.has_destination:
+            return None
+        decision = decide(
+            incident, _last_alert(incident), now, route.dedup_window, route.reopen_window
+        )
+        return None if decision.action is None else (route, decision.action)
+
+    def wake(self) -> None:
+        """Look again now (a silence was created or expired)."""
+        self._wake.set()
+
+    async def _next_wait(self) -> float:
+        now = self.clock()
+        async with self.pipeline.sessions() as session:
+            end = await silences.next_end(session, now)
+        until = now + SAFETY_INTERVAL if end is None else min(end, now + SAFETY_INTERVAL)
+        return max((until - now).total_seconds(), 0.0)
+
+    async def run(self) -> None:
+        """The watcher: replay at start, then at each silence end (and every minute)."""
+        sweep = True
+        while True:
+            self._wake.clear()
+            try:
+                await self.replay_expired(self.clock(), sweep=sweep)
+                sweep = False
+                wait = await self._next_wait()
+            except Exception:  # the database may be away for a while; keep watching
+                log.warning("silence replay failed; retrying", exc_info=True)
+                wait = RETRY_AFTER_ERROR.total_seconds()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)

@@ -1,0 +1,168 @@
+"""Silences, with Alertmanager's semantics: the JSON shape, validation and states.
+
+A silence holds back the notifications of the alerts all its matchers match, from
+``startsAt`` until ``endsAt``; one with no matchers is the global suppression flag.
+Its state follows from the clock: ``pending`` before it starts, ``active`` while in
+force, ``expired`` from ``endsAt`` on (``DELETE`` moves ``endsAt`` to now).
+
+Like Alertmanager, a silence whose matchers all match the empty string is refused:
+it would silence every alert that lacks a label, by accident, where the global flag
+must be raised on purpose (an empty list).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lumen_bridge.config import parse_duration
+from lumen_bridge.matchers import Matcher, MatcherError, from_api
+
+_LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class SilenceState(enum.StrEnum):
+    """Where a silence is in its life."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+
+
+def state_at(starts_at: datetime, ends_at: datetime, now: datetime) -> SilenceState:
+    """The state at ``now`` of a silence in force from ``starts_at`` until ``ends_at``."""
+    if now >= ends_at:
+        return SilenceState.EXPIRED
+    return SilenceState.ACTIVE if now >= starts_at else SilenceState.PENDING
+
+
+class InvalidSilence(ValueError):
+    """A silence that cannot be created; ``details`` are ``{"loc", "msg"}`` like pydantic's."""
+
+    def __init__(self, details: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(d["msg"] for d in details))
+        self.details = details
+
+
+class _Api(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SilenceMatcher(_Api):
+    """One matcher: ``isRegex`` for a fully anchored regex, ``isEqual: false`` to negate."""
+
+    name: str = Field(pattern=_LABEL_NAME, max_length=200)
+    value: str
+    is_regex: bool = Field(default=False, alias="isRegex")
+    is_equal: bool = Field(default=True, alias="isEqual")
+
+    @model_validator(mode="after")
+    def _compiles(self) -> SilenceMatcher:
+        try:
+            self.matcher()
+        except MatcherError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    def matcher(self) -> Matcher:
+        """The matcher this describes (raises :class:`MatcherError` for a bad regex)."""
+        return from_api(self.model_dump(by_alias=True))
+
+    @classmethod
+    def of(cls, matcher: Matcher) -> SilenceMatcher:
+        """The JSON shape of ``matcher``."""
+        return cls(
+            name=matcher.name,
+            value=matcher.value,
+            is_regex=matcher.is_regex,
+            is_equal=matcher.is_equal,
+        )
+
+
+class PostableSilence(_Api):
+    """``POST /silence``: what to silence and for how long (``endsAt`` or ``duration``)."""
+
+    matchers: list[SilenceMatcher] = Field(
+        description="All must match (AND); an empty list raises the global suppression flag."
+    )
+    starts_at: AwareDatetime | None = Field(
+        default=None, alias="startsAt", description="Default now; a time in the past means now."
+    )
+    ends_at: AwareDatetime | None = Field(default=None, alias="endsAt")
+    duration: str | None = Field(
+        default=None,
+        description="Instead of endsAt: how long from startsAt, e.g. 2h, 90m, 1h30m, 1d.",
+        examples=["2h"],
+    )
+    created_by: str = Field(default="", alias="createdBy", max_length=200)
+    comment: str = ""
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, matchers: list[SilenceMatcher]) -> list[SilenceMatcher]:
+        if matchers and all(m.matcher().matches({}) for m in matchers):
+            raise ValueError(
+                "at least one matcher must not match the empty string "
+                "(to suppress everything, send an empty matcher list: the global flag)"
+            )
+        return matchers
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    def window(self, now: datetime) -> tuple[datetime, datetime]:
+        """When the silence starts and ends if created at ``now`` (or :class:`InvalidSilence`)."""
+        starts_at = max(self.starts_at or now, now)
+        if self.ends_at is not None and self.duration is not None:
+            raise InvalidSilence(
+                [{"loc": ["duration"], "msg": "give endsAt or duration, not both"}]
+            )
+        if self.duration is not None:
+            return starts_at, starts_at + parse_duration(self.duration)
+        if self.ends_at is None:
+            raise InvalidSilence([{"loc": ["endsAt"], "msg": "endsAt or duration is required"}])
+        if self.starts_at is not None and self.ends_at <= self.starts_at:
+            raise InvalidSilence([{"loc": ["endsAt"], "msg": "endsAt must be after startsAt"}])
+        if self.ends_at <= now:
+            raise InvalidSilence([{"loc": ["endsAt"], "msg": "endsAt must be in the future"}])
+        return starts_at, self.ends_at
+
+
+class SilenceStatus(BaseModel):
+    """The state of a silence when it was read."""
+
+    state: Literal["pending", "active", "expired"]
+
+
+class GettableSilence(BaseModel):
+    """A silence as the API returns it (Alertmanager's shape)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    status: SilenceStatus
+    matchers: list[SilenceMatcher]
+    starts_at: datetime = Field(alias="startsAt")
+    ends_at: datetime = Field(alias="endsAt")
+    updated_at: datetime = Field(alias="updatedAt")
+    created_by: str = Field(alias="createdBy")
+    comment: str
+
+
+def expiry(starts_at: datetime, ends_at: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """The new (startsAt, endsAt) of a silence expired at ``now`` (unchanged when already over)."""
+    if now >= ends_at:
+        return starts_at, ends_at
+    return min(starts_at, now), now
+
+
+def describe(matchers: list[SilenceMatcher]) -> str:
+    """Matchers in amtool's syntax, e.g. ``alertname="Foo", env!="dev"``; the flag when empty."""
+    return ", ".join(str(m.matcher()) for m in matchers) or "(everything: the global flag)"
