@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -77,9 +78,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for the session, dropped at the end."""
+@contextlib.contextmanager
+def new_pg_database() -> Iterator[str]:
+    """Create a PostgreSQL database for the block's use; drop it afterwards."""
     name = f"lumen_test_{uuid.uuid4().hex[:12]}"
 
     async def run(sql: str) -> None:
@@ -100,6 +101,13 @@ def pg_database() -> Iterator[str]:
         yield f"postgresql+asyncpg://{user}@{host}/{name}"
     finally:
         admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database shared by the session's tests (truncated by ``db_url``)."""
+    with new_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -136,11 +144,14 @@ AppFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 @pytest.fixture
 def make_client(aiohttp_client: Any, db_url: str, clock: FakeClock) -> AppFactory:
-    """Start an app on the test database; keyword arguments become environment variables."""
+    """Start an app on the test database; keyword arguments become environment variables.
 
-    async def factory(**env: str) -> TestClient[Any, Any]:
+    The outbox worker runs only with ``deliver=True``; otherwise the outbox just fills.
+    """
+
+    async def factory(*, deliver: bool = False, **env: str) -> TestClient[Any, Any]:
         client: TestClient[Any, Any] = await aiohttp_client(
-            create_app(make_settings(db_url, **env), clock=clock)
+            create_app(make_settings(db_url, **env), clock=clock, deliver=deliver)
         )
         return client
 
