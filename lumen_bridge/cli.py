@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from lumen_bridge import __version__, exporter
+from lumen_bridge import __version__, exporter, silence_cli
 from lumen_bridge.app import create_app
 from lumen_bridge.config import ConfigError, Settings, load_settings, resolve_config_path
 from lumen_bridge.logs import configure_logging
@@ -26,6 +26,7 @@ examples:
   LUMEN_DATABASE_URL=postgresql+asyncpg://lumen@db/lumen lumen-bridge db upgrade
   lumen-bridge check-config --config /etc/lumen-bridge.yaml
   lumen-bridge emit-metrics --stage build=ok:42 --stage pdf=fail --integrity ok
+  lumen-bridge silence add alertname=LumenStageFailed --duration 2h --comment "maintenance"
 
 The configuration is --config, else config/lumen-bridge.yaml when present,
 else the built-in default; both read the LUMEN_* and SMTP_* variables.
@@ -145,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(
             "serve",
             help="run the webhook receiver (applies database migrations first)",
-            description="Serve the HTTP API: /webhook, /incidents, /healthz, /readyz, /metrics.",
+            description="Serve the HTTP API: /webhook, /silence, /incidents, /healthz, /readyz, "
+            "/metrics.",
         )
     )
     serve.add_argument("--host", help="address to bind (default from the config: 127.0.0.1)")
@@ -181,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exporter.add_arguments(emit)
     emit.set_defaults(func=exporter.run)
+
+    silence_cli.register(sub)
     return parser
 
 

@@ -106,7 +106,7 @@ class PostableSilence(_Api):
         if matchers and all(m.matcher().matches({}) for m in matchers):
             raise ValueError(
                 "at least one matcher must not match the empty string "
-                "(to suppress everything, send an empty matcher list: the global flag)"
+                "(no matchers at all is the global flag)"
             )
         return matchers
 
