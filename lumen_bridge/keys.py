@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from lumen_bridge.clock import Clock
 from lumen_bridge.config import Settings
 from lumen_bridge.metrics import Metrics
+from lumen_bridge.outbox import OutboxWorker
 from lumen_bridge.pipeline import Pipeline
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +18,4 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 PIPELINE = web.AppKey("pipeline", Pipeline)
 HEAD_REVISION = web.AppKey("head_revision", str)
+OUTBOX = web.AppKey("outbox", OutboxWorker)

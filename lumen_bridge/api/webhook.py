@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from lumen_bridge import keys
 from lumen_bridge.api.errors import ApiError, require_bearer
 from lumen_bridge.payload import WebhookPayload
+from lumen_bridge.pipeline import Outcome
 
 log = structlog.get_logger("lumen_bridge.webhook")
 
@@ -58,6 +59,9 @@ async def _receive(request: web.Request) -> web.Response:
         log.warning("database cannot take the webhook", error=type(exc).__name__)
         raise ApiError(503, "database unavailable; retry later") from exc
 
+    worker = app.get(keys.OUTBOX)
+    if worker is not None and summary.outcomes[Outcome.QUEUED]:
+        worker.wake()
     metrics = app[keys.METRICS]
     for alert in payload.alerts:
         metrics.alerts_received.labels(alert.status).inc()

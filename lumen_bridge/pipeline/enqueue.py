@@ -36,6 +36,7 @@ def snapshot(incident: Incident, action: Action) -> dict[str, Any]:
     """The alert as the notifier will describe it."""
     return {
         "incident_id": incident.id,
+        "fingerprint": incident.identity,
         "dedup_key": dedup_key(incident.id),
         "action": action.value,
         "status": incident.status,

@@ -1,0 +1,193 @@
+"""On-call e-mail through SMTP (aiosmtplib): one page per outbox row, plain text plus HTML.
+
+A row carries every alert of one webhook delivery for one receiver, so a storm is
+one e-mail: the first alerts in full, the next ones a line each, the rest counted.
+Label and annotation text is untrusted: headers, names, labels and summaries are
+flattened to one line (no CR/LF, so no injected header, recipient or fake body
+line), the HTML is autoescaped and only ``http(s)`` links become clickable.
+Recipients come from the configuration only.
+Each page's ``Message-ID`` is stable across retries; a resolve or reminder replies
+to the pages sent before for the same incidents (``In-Reply-To``, ``References``).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import Any
+
+import aiosmtplib
+import jinja2
+from markupsafe import Markup, escape
+
+from lumen_bridge.clock import Clock
+from lumen_bridge.config import EmailReceiver, RunbookConfig
+from lumen_bridge.notifiers import Delivery, Earlier, Result, Verdict
+from lumen_bridge.runbook import runbook_url
+
+DETAILED = 10  # alerts shown in full
+LISTED = 500  # alerts listed at all (one line each after the detailed ones)
+SUBJECT_MAX = 200
+REFERENCES_MAX = 10
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("lumen_bridge", "templates"),
+    autoescape=jinja2.select_autoescape(["html"], default_for_string=False, default=False),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """``text`` as a single header-safe line: control characters and line breaks become spaces."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
+    flat = " ".join(cleaned.split())
+    if limit is not None and len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    return flat
+
+
+def _link(url: str) -> Markup:
+    if url.startswith(("http://", "https://")):
+        return Markup('<a href="{0}">{0}</a>').format(url)
+    return escape(url or "-")
+
+
+_ENV.globals["link"] = _link
+
+
+def message_id(earlier: Earlier, domain: str) -> str:
+    """The ``Message-ID`` of a page: its outbox key plus its creation time (unique per database)."""
+    return f"<{earlier.idempotency_key}.{earlier.created_at:%Y%m%d%H%M%S%f}@{domain}>"
+
+
+@dataclass(frozen=True, slots=True)
+class _AlertView:
+    name: str
+    status_word: str
+    reminder: bool
+    summary: str
+    description: str
+    labels: list[tuple[str, str]]
+    labels_text: str
+    starts_at: str
+    ends_at: str | None
+    occurrences: int
+    incident_id: int
+    dedup_key: str
+    runbook_url: str
+    alertmanager_url: str
+    generator_url: str
+
+
+def _view(alert: dict[str, Any], runbooks: RunbookConfig) -> _AlertView:
+    labels = sorted((one_line(k), one_line(v)) for k, v in alert["labels"].items())
+    annotations: dict[str, str] = alert["annotations"]
+    return _AlertView(
+        name=one_line(alert["alertname"]) or "(no alertname)",
+        status_word="RESOLVED" if alert["status"] == "resolved" else "FIRING",
+        reminder=alert["action"] == "update",
+        summary=one_line(annotations.get("summary", "")),
+        description=annotations.get("description", "").replace("\r", ""),
+        labels=labels,
+        labels_text=", ".join(f"{k}={v}" for k, v in labels),
+        starts_at=alert["starts_at"],
+        ends_at=alert["ends_at"],
+        occurrences=alert["occurrences"],
+        incident_id=alert["incident_id"],
+        dedup_key=alert["dedup_key"],
+        runbook_url=runbook_url(runbooks, alert["alertname"], annotations),
+        alertmanager_url=alert["alertmanager_url"],
+        generator_url=alert["generator_url"],
+    )
+
+
+def subject(alerts: list[dict[str, Any]], resolved: bool) -> str:
+    """``[FIRING:3] Name and 1 more`` or ``[RESOLVED:1] Name: summary``, on one line."""
+    names = list(dict.fromkeys(a["alertname"] or "(no alertname)" for a in alerts))
+    text = f"[{'RESOLVED' if resolved else 'FIRING'}:{len(alerts)}] {names[0]}"
+    if len(names) > 1:
+        text += f" and {len(names) - 1} more"
+    elif len(alerts) == 1 and alerts[0]["annotations"].get("summary"):
+        text += f": {alerts[0]['annotations']['summary']}"
+    if not resolved and all(a["action"] == "update" for a in alerts):
+        text += " (reminder)"
+    return one_line(text, SUBJECT_MAX)
+
+
+class EmailNotifier:
+    """Sends pages for one e-mail receiver through its SMTP relay."""
+
+    def __init__(self, receiver: EmailReceiver, runbooks: RunbookConfig, clock: Clock) -> None:
+        self.receiver = receiver
+        self.runbooks = runbooks
+        self.clock = clock
+        self.sender = parseaddr(receiver.from_)[1] or receiver.from_
+        self.domain = self.sender.rpartition("@")[2] or "lumen-bridge.local"
+        smtp = receiver.smtp
+        self.tls_context = (
+            ssl.create_default_context(cafile=smtp.ca_file) if smtp.tls_mode != "none" else None
+        )
+        self.local_hostname = socket.getfqdn()
+
+    def build(self, delivery: Delivery) -> EmailMessage:
+        """The page for ``delivery`` (multipart: plain text and HTML)."""
+        resolved = delivery.action == "resolve"
+        views = [_view(a, self.runbooks) for a in delivery.alerts[:LISTED]]
+        count = len(delivery.alerts)
+        context = {
+            "headline": f"{count} alert{'s' if count != 1 else ''} "
+            f"{'resolved' if resolved else 'firing'}",
+            "detailed": views[:DETAILED],
+            "compact": views[DETAILED:],
+            "omitted": count - len(views),
+        }
+        message = EmailMessage()
+        message["Subject"] = subject(delivery.alerts, resolved)
+        message["From"] = self.receiver.from_
+        message["To"] = ", ".join(self.receiver.to)
+        message["Date"] = format_datetime(self.clock())
+        message["Message-ID"] = message_id(
+            Earlier(delivery.idempotency_key, delivery.created_at), self.domain
+        )
+        if delivery.earlier:
+            ids = [message_id(e, self.domain) for e in delivery.earlier]
+            refs = ids[:1] + ids[1:][-(REFERENCES_MAX - 1) :]
+            message["In-Reply-To"] = ids[-1]
+            message["References"] = " ".join(refs)
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(_ENV.get_template("page.txt").render(context))
+        message.add_alternative(_ENV.get_template("page.html").render(context), subtype="html")
+        return message
+
+    async def send(self, delivery: Delivery) -> Result:
+        """Hand the page to the relay; SMTP 5xx replies are permanent, the rest is retried."""
+        smtp = self.receiver.smtp
+        try:
+            await aiosmtplib.send(
+                self.build(delivery),
+                sender=self.sender,
+                recipients=self.receiver.to,
+                hostname=smtp.host,
+                port=smtp.port,
+                username=smtp.user,
+                password=smtp.password.get_secret_value() if smtp.password else None,
+                use_tls=smtp.tls_mode == "tls",
+                start_tls=smtp.tls_mode == "starttls",
+                tls_context=self.tls_context,
+                timeout=smtp.timeout.total_seconds(),
+                local_hostname=self.local_hostname,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            verdict = Verdict.PERMANENT if all(c >= 500 for c in codes) else Verdict.RETRY
+            return Result(verdict, max(codes, default=None), f"recipients refused: {exc}")
+        except aiosmtplib.SMTPResponseException as exc:
+            verdict = Verdict.PERMANENT if exc.code >= 500 else Verdict.RETRY
+            return Result(verdict, exc.code, f"SMTP {exc.code}: {exc.message}")
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return Result(Verdict.RETRY, error=f"{type(exc).__name__}: {exc}")
+        return Result.delivered(250)

@@ -1,0 +1,63 @@
+"""The ticket system: one ticket per incident, driven by open/update/resolve/reopen.
+
+The body is CONTRACT.md section 7's JSON; ``Idempotency-Key`` is the outbox row's key
+(unique per incident, action and sequence), so every retry of one action carries
+the same key and the ticket system can drop the copies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lumen_bridge.config import RunbookConfig
+from lumen_bridge.notifiers import Delivery, Result
+from lumen_bridge.notifiers.http import JsonPoster
+from lumen_bridge.runbook import runbook_url
+
+_TITLE_SKIP = ("alertname", "severity")
+
+
+def title(alert: dict[str, Any]) -> str:
+    """``Alertname (label=value, ...)``: the alert name and its distinguishing labels."""
+    labels = alert["labels"]
+    rest = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in _TITLE_SKIP)
+    name = alert["alertname"] or "alert"
+    return f"{name} ({rest})" if rest else name
+
+
+def ticket_body(alert: dict[str, Any], action: str, runbooks: RunbookConfig) -> dict[str, Any]:
+    """The ticket system's JSON for one incident action."""
+    annotations: dict[str, str] = alert["annotations"]
+    return {
+        "version": "1",
+        "action": action,
+        "dedup_key": alert["dedup_key"],
+        "incident_id": str(alert["incident_id"]),
+        "status": alert["status"],
+        "severity": alert["severity"] or "",
+        "title": title(alert),
+        "summary": annotations.get("summary", ""),
+        "description": annotations.get("description", ""),
+        "runbook_url": runbook_url(runbooks, alert["alertname"], annotations),
+        "labels": alert["labels"],
+        "annotations": annotations,
+        "starts_at": alert["starts_at"],
+        "ends_at": alert["ends_at"],
+        "occurrences": alert["occurrences"],
+        "generator_url": alert["generator_url"],
+        "alertmanager_url": alert["alertmanager_url"],
+    }
+
+
+class TicketNotifier:
+    """POSTs each incident action to the ticket system."""
+
+    def __init__(self, poster: JsonPoster, runbooks: RunbookConfig) -> None:
+        self.poster = poster
+        self.runbooks = runbooks
+
+    async def send(self, delivery: Delivery) -> Result:
+        """Send the row's one incident action."""
+        [alert] = delivery.alerts
+        body = ticket_body(alert, delivery.action, self.runbooks)
+        return await self.poster.post(body, {"Idempotency-Key": delivery.idempotency_key})

@@ -1,0 +1,65 @@
+"""The default webhook: forwards the alert in Alertmanager's own version-4 shape.
+
+Any tool that takes Alertmanager webhooks takes these; ``lumen`` adds the incident,
+the action and the runbook link, and ``Idempotency-Key`` is stable across retries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lumen_bridge.config import RunbookConfig
+from lumen_bridge.notifiers import Delivery, Result
+from lumen_bridge.notifiers.http import JsonPoster
+from lumen_bridge.runbook import runbook_url
+
+_NOT_ENDED = "0001-01-01T00:00:00Z"
+
+
+def forward_body(alert: dict[str, Any], delivery: Delivery, runbooks: RunbookConfig) -> Any:
+    """A version-4 Alertmanager payload carrying the one alert of ``delivery``."""
+    labels: dict[str, str] = alert["labels"]
+    annotations: dict[str, str] = alert["annotations"]
+    return {
+        "version": "4",
+        "groupKey": alert["group_key"],
+        "truncatedAlerts": 0,
+        "status": alert["status"],
+        "receiver": delivery.receiver,
+        "groupLabels": {},
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": alert["alertmanager_url"],
+        "alerts": [
+            {
+                "status": alert["status"],
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": alert["starts_at"],
+                "endsAt": alert["ends_at"] or _NOT_ENDED,
+                "generatorURL": alert["generator_url"],
+                "fingerprint": alert.get("fingerprint", ""),
+            }
+        ],
+        "lumen": {
+            "action": delivery.action,
+            "incident_id": str(alert["incident_id"]),
+            "dedup_key": alert["dedup_key"],
+            "occurrences": alert["occurrences"],
+            "runbook_url": runbook_url(runbooks, alert["alertname"], annotations),
+        },
+    }
+
+
+class WebhookNotifier:
+    """POSTs each incident action to the default webhook."""
+
+    def __init__(self, poster: JsonPoster, runbooks: RunbookConfig) -> None:
+        self.poster = poster
+        self.runbooks = runbooks
+
+    async def send(self, delivery: Delivery) -> Result:
+        """Forward the row's one alert."""
+        [alert] = delivery.alerts
+        body = forward_body(alert, delivery, self.runbooks)
+        return await self.poster.post(body, {"Idempotency-Key": delivery.idempotency_key})

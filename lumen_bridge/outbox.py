@@ -1,0 +1,219 @@
+"""The delivery worker: claims outbox rows, sends them, retries, dead-letters.
+
+Every notification is an outbox row written with its dedup decision. The worker
+wakes at once when told rows were enqueued (:meth:`OutboxWorker.wake`), otherwise
+when the next row falls due, and at least every ``SWEEP_INTERVAL`` as a safety net
+(rows enqueued by another replica). It delivers up to ``CONCURRENCY`` rows at once,
+never holding a database connection while a notifier talks to the network.
+
+Backoff is exponential with "equal jitter" (half fixed, half random), from
+``outbox.initial_backoff`` up to ``outbox.max_backoff``; a ``Retry-After`` is a
+floor. A permanent failure, or a retryable one at ``outbox.max_attempts``, ends
+the row as ``dead``. A crashed worker's rows are reclaimed when their lease ends;
+:meth:`OutboxWorker.stop` lets deliveries finish for a grace period, then gives
+the rest back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lumen_bridge.clock import Clock
+from lumen_bridge.config import OutboxConfig
+from lumen_bridge.metrics import Metrics
+from lumen_bridge.notifiers import Delivery, Notifier, Result, Verdict
+from lumen_bridge.store import outbox as store
+from lumen_bridge.store.models import OutboxStatus
+
+__all__ = ["OutboxWorker"]
+
+CONCURRENCY = 16
+SWEEP_INTERVAL = 5.0  # seconds between safety-net sweeps
+MIN_WAIT = 0.02  # never spin: rows due but locked by another replica are retried after this
+ERROR_WAIT = 1.0  # after the database failed
+MAX_RETRY_AFTER = 3600.0  # a Retry-After beyond this is capped
+SHUTDOWN_GRACE = 5.0  # seconds stop() lets deliveries finish
+
+log = structlog.get_logger("lumen_bridge.outbox")
+
+
+class OutboxWorker:
+    """Delivers the outbox with the notifier of each row's receiver."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        notifiers: Mapping[str, Notifier],
+        config: OutboxConfig,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.sessions = sessions
+        self.notifiers = notifiers
+        self.config = config
+        self.metrics = metrics
+        self.clock = clock
+        self.jitter = jitter
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._runner: asyncio.Task[None] | None = None
+        self._inflight: dict[asyncio.Task[None], Delivery] = {}
+
+    def wake(self) -> None:
+        """New rows were committed: look now."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the claim loop in the background."""
+        self._runner = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Stop claiming; let deliveries finish for ``grace`` seconds, then release the rest."""
+        self._stopping = True
+        self._wake.set()
+        if self._runner is not None:
+            await self._runner
+        if not self._inflight:
+            return
+        _, unfinished = await asyncio.wait(list(self._inflight), timeout=grace)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        if unfinished:
+            await self._release([self._inflight.pop(t) for t in unfinished])
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before retry number ``attempt`` (1 = the first retry)."""
+        cap = self.config.max_backoff.total_seconds()
+        base = min(cap, self.config.initial_backoff.total_seconds() * 2 ** (attempt - 1))
+        delay: float = base / 2 + self.jitter() * base / 2
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+        return delay
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                wait = await self._claim_and_spawn()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("outbox claim failed", error=f"{type(exc).__name__}: {exc}")
+                wait = ERROR_WAIT
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _claim_and_spawn(self) -> float:
+        """Claim what fits, start delivering it; return how long to wait before looking again."""
+        free = CONCURRENCY - len(self._inflight)
+        if free <= 0:
+            return SWEEP_INTERVAL  # a finishing delivery wakes the loop
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            claimed, next_due = await store.claim(session, now, now + self.config.lease, limit=free)
+        for delivery in claimed:
+            task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{delivery.id}")
+            self._inflight[task] = delivery
+            task.add_done_callback(self._done)
+        if len(claimed) == free:
+            return 0.0
+        if next_due is None:
+            return SWEEP_INTERVAL
+        until = (next_due - self.clock()).total_seconds()
+        return min(max(until, MIN_WAIT), SWEEP_INTERVAL)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        if not self._stopping:
+            self._inflight.pop(task, None)
+            self._wake.set()
+        elif not task.cancelled():
+            self._inflight.pop(task, None)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        attempted_at = self.clock()
+        started = time.perf_counter()
+        notifier = self.notifiers.get(delivery.receiver)
+        if notifier is None:
+            result = Result(
+                Verdict.PERMANENT, error=f"no receiver {delivery.receiver!r} configured"
+            )
+        else:
+            try:
+                result = await notifier.send(delivery)
+            except Exception as exc:  # a notifier bug must not lose the row: retry it
+                log.exception("notifier failed", receiver=delivery.receiver)
+                result = Result(Verdict.RETRY, error=f"{type(exc).__name__}: {exc}")
+        duration_ms = (time.perf_counter() - started) * 1000
+        outcome = self._outcome(delivery, result, attempted_at, duration_ms)
+        try:
+            async with self.sessions() as session, session.begin():
+                kept = await store.finish(session, delivery, outcome)
+        except (SQLAlchemyError, OSError) as exc:  # the lease will expire and the row be retried
+            log.warning("cannot record delivery", outbox_id=delivery.id, error=type(exc).__name__)
+            return
+        self.metrics.notifications.labels(delivery.receiver, outcome.result).inc()
+        if outcome.status is OutboxStatus.DELIVERED:
+            latency = (self.clock() - delivery.created_at).total_seconds()
+            self.metrics.notification_latency.observe(max(latency, 0.0))
+        fields = {
+            "outbox_id": delivery.id,
+            "receiver": delivery.receiver,
+            "action": delivery.action,
+            "attempt": delivery.attempt,
+            "result": outcome.result,
+            "status_code": result.status_code,
+            "duration_ms": round(duration_ms, 1),
+        }
+        if not kept:
+            log.warning("delivery lease lost to another worker", **fields)
+        elif outcome.result == "dead":
+            log.error("notification dead", error=result.error, **fields)
+        elif outcome.result == "retry":
+            log.warning(
+                "delivery failed, will retry",
+                error=result.error,
+                retry_at=outcome.next_attempt_at.isoformat(),
+                **fields,
+            )
+        else:
+            log.debug("delivered", **fields)
+
+    def _outcome(
+        self, delivery: Delivery, result: Result, attempted_at: datetime, duration_ms: float
+    ) -> store.Outcome:
+        now = self.clock()
+        if result.verdict is Verdict.DELIVERED:
+            status, label, next_at = OutboxStatus.DELIVERED, "delivered", now
+        elif result.verdict is Verdict.RETRY and delivery.attempt < self.config.max_attempts:
+            delay = self.backoff(delivery.attempt, result.retry_after)
+            status, label, next_at = OutboxStatus.PENDING, "retry", now + timedelta(seconds=delay)
+        else:
+            status, label, next_at = OutboxStatus.DEAD, "dead", now
+        return store.Outcome(
+            attempted_at=attempted_at,
+            result=label,
+            status=status,
+            next_attempt_at=next_at,
+            status_code=result.status_code,
+            error=result.error,
+            duration_ms=duration_ms,
+        )
+
+    async def _release(self, deliveries: list[Delivery]) -> None:
+        try:
+            async with self.sessions() as session, session.begin():
+                for delivery in deliveries:
+                    await store.release(session, delivery, self.clock())
+        except (SQLAlchemyError, OSError) as exc:  # their leases will expire instead
+            log.warning("cannot release deliveries", error=type(exc).__name__)

@@ -1,0 +1,192 @@
+"""Outbox repository: claim due rows, record each attempt, release on shutdown.
+
+``claim`` moves due rows — pending and past ``next_attempt_at``, or in flight past
+their lease (their worker died) — to ``in_flight`` with a fresh lease, in one
+statement. On PostgreSQL the row selection is ``FOR UPDATE SKIP LOCKED``, so two
+replicas never claim one row; on SQLite every transaction is ``BEGIN IMMEDIATE``
+and so already exclusive. Claiming increments ``attempts``, which then serves as a
+fencing token: a worker whose lease was taken over cannot overwrite the new owner's
+outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lumen_bridge.notifiers import Delivery, Earlier
+from lumen_bridge.store.models import DeliveryAttempt, Notification, NotificationItem, OutboxStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt ended and what becomes of the row."""
+
+    attempted_at: datetime
+    result: str  # delivered, retry or dead
+    status: OutboxStatus
+    next_attempt_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+def _due(now: datetime) -> object:
+    return or_(
+        and_(Notification.status == OutboxStatus.PENDING, Notification.next_attempt_at <= now),
+        and_(Notification.status == OutboxStatus.IN_FLIGHT, Notification.lease_until <= now),
+    )
+
+
+async def claim(
+    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+) -> tuple[list[Delivery], datetime | None]:
+    """Claim up to ``limit`` due rows; also say when the next row falls due (None: none).
+
+    Each delivery's ``attempt`` is the row's new ``attempts``: the fencing token.
+    """
+    chosen = (
+        select(Notification.id)
+        .where(_due(now))  # type: ignore[arg-type]
+        .order_by(Notification.next_attempt_at, Notification.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = (
+        await session.execute(
+            update(Notification)
+            .where(Notification.id.in_(chosen.scalar_subquery()))
+            .values(
+                status=OutboxStatus.IN_FLIGHT,
+                lease_until=lease_until,
+                attempts=Notification.attempts + 1,
+            )
+            .returning(
+                Notification.id,
+                Notification.receiver,
+                Notification.kind,
+                Notification.action,
+                Notification.idempotency_key,
+                Notification.created_at,
+                Notification.attempts,
+            )
+        )
+    ).all()
+    claimed = []
+    items = await _items(session, [r.id for r in rows]) if rows else {}
+    for r in sorted(rows, key=lambda r: r.id):
+        mine = items.get(r.id, [])
+        earlier = await _earlier(session, r.id, r.receiver, mine) if r.kind == "email" else []
+        claimed.append(
+            Delivery(
+                id=r.id,
+                receiver=r.receiver,
+                action=r.action,
+                idempotency_key=r.idempotency_key,
+                created_at=r.created_at,
+                attempt=r.attempts,
+                alerts=[item.snapshot for item in mine],
+                earlier=earlier,
+            )
+        )
+    return claimed, await next_due(session)
+
+
+async def _items(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[NotificationItem]]:
+    found: dict[int, list[NotificationItem]] = {}
+    statement = (
+        select(NotificationItem)
+        .where(NotificationItem.outbox_id.in_(ids))
+        .order_by(NotificationItem.id)
+    )
+    for item in (await session.scalars(statement)).all():
+        found.setdefault(item.outbox_id, []).append(item)
+    return found
+
+
+async def _earlier(
+    session: AsyncSession, outbox_id: int, receiver: str, items: Sequence[NotificationItem]
+) -> list[Earlier]:
+    """The firing e-mails sent before to ``receiver`` for the same incidents, oldest first."""
+    if not items:
+        return []
+    rows = await session.execute(
+        select(Notification.idempotency_key, Notification.created_at)
+        .join(NotificationItem, NotificationItem.outbox_id == Notification.id)
+        .where(
+            NotificationItem.incident_id.in_(sorted({i.incident_id for i in items})),
+            Notification.receiver == receiver,
+            Notification.kind == "email",
+            Notification.action == "firing",
+            Notification.id < outbox_id,
+        )
+        .group_by(Notification.id, Notification.idempotency_key, Notification.created_at)
+        .order_by(Notification.id)
+    )
+    return [Earlier(key, created_at) for key, created_at in rows.all()]
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the earliest pending row is due or the earliest lease ends."""
+    when = case(
+        (Notification.status == OutboxStatus.PENDING, Notification.next_attempt_at),
+        else_=Notification.lease_until,
+    )
+    statement = select(func.min(when)).where(
+        Notification.status.in_((OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT))
+    )
+    value: datetime | None = await session.scalar(statement)
+    return value
+
+
+async def finish(session: AsyncSession, claimed: Delivery, outcome: Outcome) -> bool:
+    """Record the attempt and the row's new state; False if the lease was lost meanwhile."""
+    await session.execute(
+        insert(DeliveryAttempt).values(
+            outbox_id=claimed.id,
+            attempted_at=outcome.attempted_at,
+            result=outcome.result,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+        )
+    )
+    delivered = outcome.status is OutboxStatus.DELIVERED
+    result = await session.execute(
+        update(Notification)
+        .where(
+            Notification.id == claimed.id,
+            Notification.status == OutboxStatus.IN_FLIGHT,
+            Notification.attempts == claimed.attempt,
+        )
+        .values(
+            status=outcome.status,
+            next_attempt_at=outcome.next_attempt_at,
+            lease_until=None,
+            delivered_at=outcome.attempted_at if delivered else None,
+            last_error=None if delivered else outcome.error,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release(session: AsyncSession, claimed: Delivery, now: datetime) -> None:
+    """Give an unfinished claim back (graceful shutdown): pending again, the attempt undone."""
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.id == claimed.id,
+            Notification.status == OutboxStatus.IN_FLIGHT,
+            Notification.attempts == claimed.attempt,
+        )
+        .values(
+            status=OutboxStatus.PENDING,
+            lease_until=None,
+            next_attempt_at=now,
+            attempts=Notification.attempts - 1,
+        )
+    )

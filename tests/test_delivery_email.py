@@ -1,0 +1,223 @@
+"""Pages by e-mail through a real SMTP server (aiosmtpd), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from lumen_bridge.keys import OUTBOX, SESSIONS
+from lumen_bridge.store.models import DeliveryAttempt
+from tests.conftest import AppFactory, FakeClock, payload, post
+from tests.servers import SMTP_PASS, SMTP_USER, SmtpSink, eventually, self_signed_cert
+
+KOREAN = "원격 무결성 해시 불일치"
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+def seed_alert(body: dict[str, Any], **annotations: str) -> dict[str, Any]:
+    """The seed's integrity alert: Korean summary, no runbook annotation."""
+    for alert in body["alerts"]:
+        alert["annotations"] = {"summary": KOREAN, "description": "해시 비교 실패", **annotations}
+    return body
+
+
+async def mailer(make_client: AppFactory, sink: SmtpSink, **env: str) -> TestClient[Any, Any]:
+    return await make_client(deliver=True, SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), **env)
+
+
+async def attempts(client: TestClient[Any, Any]) -> list[str]:
+    async with client.app[SESSIONS]() as session:
+        return list(await session.scalars(select(DeliveryAttempt.result)))
+
+
+def text_and_html(message: Any) -> tuple[str, str]:
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    return plain, html
+
+
+async def test_page_arrives_with_korean_summary_and_runbook_link(
+    make_client: AppFactory, smtp: SmtpSink
+) -> None:
+    client = await mailer(make_client, smtp, LUMEN_RUNBOOK_BASE_URL="https://rb.example/lumen")
+    await post(client, seed_alert(payload()))
+    await eventually(lambda: len(smtp.messages) == 1)
+    [mail] = smtp.messages
+    assert mail.rcpt_tos == ["oncall@example.com"]
+    assert mail.mail_from == "lumen@system.local"
+    message = mail.message
+    assert message["Subject"] == f"[FIRING:1] LumenIntegrityMismatch: {KOREAN}"
+    plain, html = text_and_html(message)
+    for part in (plain, html):
+        assert KOREAN in part
+        assert "해시 비교 실패" in part
+        assert "https://rb.example/lumen#integrity" in part
+        assert "http://vm:9093" in part  # Alertmanager
+        assert "http://127.0.0.1:9090/graph?g0.expr=" in part  # generator
+        assert "instance=remote-a" in part
+        assert "lumen-1" in part  # the incident
+    assert "Occurrences:  1" in plain
+    assert '<a href="https://rb.example/lumen#integrity">' in html
+    assert message["Message-ID"].endswith("@system.local>")
+    await eventually(lambda: _has(client, "delivered"))
+
+
+async def test_repeat_within_window_sends_nothing(
+    make_client: AppFactory, smtp: SmtpSink, clock: FakeClock
+) -> None:
+    client = await mailer(make_client, smtp)
+    await post(client, payload())
+    await eventually(lambda: len(smtp.messages) == 1)
+    clock.advance(minutes=5)
+    assert (await post(client, payload()))["deduplicated"] == 1
+    # A barrier: a page for another alert, decided after the repeat, arrives alone.
+    await post(client, payload(fingerprint="other", labels={"instance": "remote-b"}))
+    await eventually(lambda: len(smtp.messages) == 2)
+    assert "instance=remote-b" in smtp.messages[1].message.get_body(("plain",)).get_content()
+    await eventually(lambda: _has(client, "delivered", 2))
+    assert len(smtp.messages) == 2
+
+
+async def test_resolve_threads_under_its_page(
+    make_client: AppFactory, smtp: SmtpSink, clock: FakeClock
+) -> None:
+    client = await mailer(make_client, smtp)
+    await post(client, payload())
+    await eventually(lambda: len(smtp.messages) == 1)
+    clock.advance(minutes=3)
+    await post(client, payload("resolved"))
+    await eventually(lambda: len(smtp.messages) == 2)
+    page, resolve = (m.message for m in smtp.messages)
+    assert resolve["Subject"].strip().startswith("[RESOLVED:1] LumenIntegrityMismatch")
+    assert resolve["In-Reply-To"] == page["Message-ID"]
+    assert page["Message-ID"] in resolve["References"]
+    assert resolve["Message-ID"] != page["Message-ID"]
+    assert "RESOLVED" in resolve.get_body(("plain",)).get_content()
+
+
+async def test_storm_of_200_alerts_is_one_email(make_client: AppFactory, smtp: SmtpSink) -> None:
+    client = await mailer(make_client, smtp)
+    answer = await post(client, payload(fingerprint="storm", n=200))
+    assert answer["queued"] == 200
+    await eventually(lambda: len(smtp.messages) == 1)
+    [mail] = smtp.messages
+    assert mail.message["Subject"] == "[FIRING:200] LumenIntegrityMismatch"
+    plain, _ = text_and_html(mail.message)
+    assert plain.startswith("200 alerts firing")
+    for n in range(200):  # every alert is listed, in full or on a line of its own
+        assert f"n={n}," in plain
+    assert "190 more in this notification" in plain
+    assert len(mail.raw) < 200_000
+
+
+async def test_hostile_labels_add_no_recipient_and_run_no_script(
+    make_client: AppFactory, smtp: SmtpSink
+) -> None:
+    client = await mailer(make_client, smtp)
+    body = payload(labels={"alertname": "Evil\r\nBcc: victim@evil.example", "x": "<b>y</b>"})
+    body["alerts"][0]["annotations"] = {
+        "summary": "hi\r\nBcc: other@evil.example\r\n\r\nforged body",
+        "description": "<script>alert(1)</script>",
+        "runbook_url": "javascript:alert(2)",
+    }
+    await post(client, body)
+    await eventually(lambda: len(smtp.messages) == 1)
+    [mail] = smtp.messages
+    assert mail.rcpt_tos == ["oncall@example.com"]
+    message = mail.message
+    assert message["Bcc"] is None
+    assert b"\nBcc:" not in mail.raw
+    assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
+    assert message["Subject"].strip().startswith("[FIRING:1] Evil Bcc: victim@evil.example")
+    _, html = text_and_html(message)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b>y</b>" not in html
+    assert 'href="javascript:' not in html
+
+
+async def test_smtp_down_then_up_still_delivers(make_client: AppFactory, clock: FakeClock) -> None:
+    sink = SmtpSink()  # not started yet: nothing listens on its port
+    client = await mailer(make_client, sink)
+    await post(client, payload())
+    await eventually(lambda: _has(client, "retry"))
+    sink.start()
+    try:
+        clock.advance(seconds=1)  # past the first retry's backoff
+        client.app[OUTBOX].wake()
+        await eventually(lambda: _has(client, "delivered"))
+        assert await attempts(client) == ["retry", "delivered"]
+        assert len(sink.messages) == 1
+    finally:
+        sink.stop()
+
+
+async def _has(client: TestClient[Any, Any], result: str, count: int = 1) -> bool:
+    return (await attempts(client)).count(result) == count
+
+
+async def test_pending_row_survives_a_restart(make_client: AppFactory, smtp: SmtpSink) -> None:
+    first = await make_client(deliver=False)  # the process dies before its worker ran
+    await post(first, payload())
+    await first.close()
+    second = await mailer(make_client, smtp)
+    await eventually(lambda: _has(second, "delivered"))
+    assert await attempts(second) == ["delivered"]
+    assert len(smtp.messages) == 1
+
+
+async def test_starttls_with_auth_and_a_private_ca(
+    make_client: AppFactory, cert: tuple[Path, Path]
+) -> None:
+    sink = SmtpSink(cert=cert).start()
+    try:
+        client = await mailer(
+            make_client,
+            sink,
+            SMTP_USER=SMTP_USER,
+            SMTP_PASS=SMTP_PASS,
+            SMTP_TLS="starttls",
+            SMTP_CA_FILE=str(cert[0]),
+        )
+        await post(client, seed_alert(payload()))
+        await eventually(lambda: len(sink.messages) == 1)
+        plain, _ = text_and_html(sink.messages[0].message)
+        assert KOREAN in plain
+    finally:
+        sink.stop()
+
+
+async def test_wrong_smtp_password_is_permanent(
+    make_client: AppFactory, cert: tuple[Path, Path]
+) -> None:
+    sink = SmtpSink(cert=cert).start()
+    try:
+        client = await mailer(
+            make_client,
+            sink,
+            SMTP_USER=SMTP_USER,
+            SMTP_PASS="wrong",
+            SMTP_CA_FILE=str(cert[0]),
+        )
+        await post(client, payload())
+        await eventually(lambda: _has(client, "dead"))
+        assert await attempts(client) == ["dead"]
+        assert sink.messages == []
+    finally:
+        sink.stop()
