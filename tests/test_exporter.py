@@ -353,7 +353,7 @@ def _scrape(url: str) -> str:
     deadline = time.monotonic() + 10
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(url, timeout=2) as response:
                 body: bytes = response.read()
                 return body.decode()
         except OSError:

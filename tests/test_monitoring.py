@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,8 +50,10 @@ SEED_DEFECTS = {
     "suppression.test.yml": ["alertname: LumenAlertsSuppressed, time: 2h1m,"],  # 5: not wired
 }
 
+Rule = dict[str, Any]
+
 # Plausible wrong fixes of our own rules, and the check that catches each.
-MUTATIONS = {
+MUTATIONS: dict[str, tuple[str, Callable[[Rule], Rule], str, str]] = {
     # GUIDE item 5: the obvious `unless` fix makes firing alerts resolve when the flag goes up
     "unless-flag": (
         "LumenStageFailed",
@@ -371,10 +373,8 @@ def _free_port() -> int:
 def _http(url: str, body: Any = None) -> Any:
     """GET (or POST ``body`` as JSON) on the loopback; return the decoded JSON answer."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 (loopback only)
-        url, data=data, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
         raw = response.read()
     return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else None
 
@@ -516,7 +516,7 @@ def test_dashboard_titles() -> None:
 
 def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
     """Each expr (template variables filled in) must parse in promtool's PromQL parser."""
-    rules = []
+    rules: list[dict[str, str]] = []
     for path in DASHBOARDS:
         dashboard = json.loads(path.read_text(encoding="utf-8"))
         for panel in _panels(dashboard):
