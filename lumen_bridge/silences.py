@@ -13,15 +13,32 @@ must be raised on purpose (an empty list).
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from lumen_bridge.config import parse_duration
 from lumen_bridge.matchers import Matcher, MatcherError, from_api
 
 _LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 class SilenceState(enum.StrEnum):
@@ -55,7 +72,7 @@ class SilenceMatcher(_Api):
     """One matcher: ``isRegex`` for a fully anchored regex, ``isEqual: false`` to negate."""
 
     name: str = Field(pattern=_LABEL_NAME, max_length=200)
-    value: str
+    value: Text
     is_regex: bool = Field(default=False, alias="isRegex")
     is_equal: bool = Field(default=True, alias="isEqual")
 
@@ -97,8 +114,8 @@ class PostableSilence(_Api):
         description="Instead of endsAt: how long from startsAt, e.g. 2h, 90m, 1h30m, 1d.",
         examples=["2h"],
     )
-    created_by: str = Field(default="", alias="createdBy", max_length=200)
-    comment: str = ""
+    created_by: Text = Field(default="", alias="createdBy", max_length=200)
+    comment: Text = ""
 
     @field_validator("matchers")
     @classmethod
@@ -114,11 +131,22 @@ class PostableSilence(_Api):
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
         if value is not None:
-            parse_duration(value)
+            try:
+                parse_duration(value)
+            except OverflowError:
+                raise ValueError(f"duration {value!r} is too long") from None
         return value
 
     def window(self, now: datetime) -> tuple[datetime, datetime]:
         """When the silence starts and ends if created at ``now`` (or :class:`InvalidSilence`)."""
+        try:
+            starts_at, ends_at = self._window(now)
+            return starts_at.astimezone(UTC), ends_at.astimezone(UTC)
+        except OverflowError:
+            msg = "the silence must end before the year 10000 (UTC)"
+            raise InvalidSilence([{"loc": ["endsAt"], "msg": msg}]) from None
+
+    def _window(self, now: datetime) -> tuple[datetime, datetime]:
         starts_at = max(self.starts_at or now, now)
         if self.ends_at is not None and self.duration is not None:
             raise InvalidSilence(
@@ -146,7 +174,7 @@ class GettableSilence(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    id: str
+    id: str = Field(json_schema_extra={"format": "uuid"})
     status: SilenceStatus
     matchers: list[SilenceMatcher]
     starts_at: datetime = Field(alias="startsAt")

@@ -146,9 +146,15 @@ async def test_delete_expires_now(client: TestClient[Any, Any], clock: FakeClock
 
 async def test_unknown_silence_is_404(client: TestClient[Any, Any]) -> None:
     for method in ("GET", "DELETE"):
-        response = await client.request(method, "/silence/nope", headers=ADMIN)
-        assert response.status == 404
-        assert (await response.json())["error"] == "no silence nope"
+        for path in ("/silence/nope", "/silence/0b3c9f61-4f7e-4bb5-9a43-3b1b6f3c6a10"):
+            response = await client.request(method, path, headers=ADMIN)
+            assert response.status == 404
+            assert (await response.json())["error"] == f"no silence {path.split('/')[-1]}"
+
+
+async def test_ids_are_read_in_any_uuid_spelling(client: TestClient[Any, Any]) -> None:
+    created = await add_silence(client)
+    assert await get_json(client, f"/silence/{created['id'].upper()}") == created
 
 
 @pytest.mark.parametrize(
@@ -173,6 +179,9 @@ async def test_unknown_silence_is_404(client: TestClient[Any, Any]) -> None:
         (body(duration=DROP, endsAt="2026-11-26T11:00:00Z"), ["endsAt"], "in the future"),
         (body(duration=DROP, endsAt="2026-11-26T14:00:00"), ["endsAt"], "timezone"),
         (body(matcher=[]), ["matcher"], "Extra inputs are not permitted"),
+        (body(duration="99999999999w"), ["duration"], "too long"),
+        (body(startsAt="9999-12-31T23:30:00Z"), ["endsAt"], "before the year 10000"),
+        (body(comment="a\x00b"), ["comment"], "NUL"),
     ],
 )
 async def test_validation_errors_are_422_with_details(
@@ -322,3 +331,46 @@ async def test_resolve_of_an_incident_nobody_was_told_of_stays_quiet(
     assert (answer["ignored"], answer["queued"]) == (1, 0)
     [incident] = await incidents(client)
     assert (incident.status, incident.held) == ("resolved", False)
+
+
+# --- the OpenAPI description ---------------------------------------------------------------
+
+
+async def test_openapi_describes_the_silence_api(client: TestClient[Any, Any]) -> None:
+    spec = await (await client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    post_op = spec["paths"]["/silence"]["post"]
+    request_schema = post_op["requestBody"]["content"]["application/json"]["schema"]
+    assert request_schema == {"$ref": "#/components/schemas/PostableSilence"}
+    postable = schemas["PostableSilence"]
+    assert postable["required"] == ["matchers"]
+    assert set(postable["properties"]) == {
+        "matchers", "startsAt", "endsAt", "duration", "createdBy", "comment"
+    }  # fmt: skip
+    assert set(schemas["SilenceMatcher"]["properties"]) == {"name", "value", "isRegex", "isEqual"}
+
+    # what the server answers is what the description says, field for field and code for code
+    created = await add_silence(client, comment="x")
+    gettable = schemas["GettableSilence"]
+    assert set(created) == set(gettable["properties"]) == set(gettable["required"])
+    assert schemas["SilenceStatus"]["properties"]["state"]["enum"] == [
+        "pending", "active", "expired"
+    ]  # fmt: skip
+    paths = spec["paths"]
+    answers = [
+        ("post", "/silence", await client.post("/silence", json={}, headers=ADMIN)),
+        ("post", "/silence", await client.post("/silence", json={})),
+        ("post", "/silence", await client.post("/silence", data="x", headers=ADMIN)),
+        ("get", "/silence", await client.get("/silence?state=x", headers=ADMIN)),
+        ("get", "/silence", await client.get("/silence", headers=ADMIN)),
+        ("get", "/silence/{id}", await client.get("/silence/x", headers=ADMIN)),
+        ("delete", "/silence/{id}", await client.delete(f"/silence/{created['id']}")),
+        (
+            "delete",
+            "/silence/{id}",
+            await client.delete(f"/silence/{created['id']}", headers=ADMIN),
+        ),
+    ]
+    for method, path, response in answers:
+        assert str(response.status) in paths[path][method]["responses"], (method, path)
+        assert paths[path][method]["security"] == [{"bearer": []}]

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from lumen_bridge import __version__
 from lumen_bridge.api.schemas import ErrorBody, IncidentDetail, IncidentList, WebhookResult
 from lumen_bridge.payload import WebhookPayload
+from lumen_bridge.silences import GettableSilence, PostableSilence
 
 _MODELS: list[type[BaseModel]] = [
     WebhookPayload,
@@ -22,6 +23,8 @@ _MODELS: list[type[BaseModel]] = [
     ErrorBody,
     IncidentList,
     IncidentDetail,
+    PostableSilence,
+    GettableSilence,
 ]
 
 
@@ -40,7 +43,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "Not found",
         413: "Body over the size limit",
         415: "Content-Type is not application/json",
-        422: "JSON that is not a valid payload; `details` lists each problem",
+        422: "JSON that is not valid here; `details` lists each problem",
         503: "The database cannot take the write; retry",
     }
     return {str(code): _json("ErrorBody", texts[code]) for code in codes}
@@ -53,6 +56,75 @@ def _components() -> dict[str, Any]:
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     return schemas
+
+
+def _silence_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    silence_id = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "format": "uuid"},
+    }
+    return {
+        "/silence": {
+            "post": {
+                "summary": "Create a silence (no matchers: raise the global suppression flag)",
+                "description": "Alertmanager's silence shape; give endsAt or duration.",
+                "security": bearer,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("PostableSilence")}},
+                },
+                "responses": {
+                    "201": _json("GettableSilence", "Created"),
+                    **_errors(400, 401, 415, 422),
+                },
+            },
+            "get": {
+                "summary": "Silences: active then pending, or those of one state",
+                "description": "Expired silences: the 1000 that ended last.",
+                "security": bearer,
+                "parameters": [
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["active", "pending", "expired"]},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Silences",
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "array", "items": _ref("GettableSilence")}
+                            }
+                        },
+                    },
+                    **_errors(400, 401),
+                },
+            },
+        },
+        "/silence/{id}": {
+            "get": {
+                "summary": "One silence",
+                "security": bearer,
+                "parameters": [silence_id],
+                "responses": {
+                    "200": _json("GettableSilence", "The silence"),
+                    **_errors(401, 404),
+                },
+            },
+            "delete": {
+                "summary": "Expire a silence now; what it held back is notified before the answer",
+                "security": bearer,
+                "parameters": [silence_id],
+                "responses": {
+                    "200": _json("GettableSilence", "The silence, expired"),
+                    **_errors(401, 404),
+                },
+            },
+        },
+    }
 
 
 def build_spec() -> dict[str, Any]:
@@ -87,6 +159,7 @@ def build_spec() -> dict[str, Any]:
                     },
                 }
             },
+            **_silence_paths(bearer),
             "/incidents": {
                 "get": {
                     "summary": "Deduplicated incidents, most recent activity first",

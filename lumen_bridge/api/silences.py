@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import structlog
@@ -64,6 +65,15 @@ def _admin(request: web.Request) -> None:
     require_bearer(request, request.app[keys.SETTINGS].auth.admin_token)
 
 
+def _silence_id(request: web.Request) -> str:
+    """The ``{id}`` of the path in its canonical form (404 when it cannot be an id)."""
+    raw = request.match_info["id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ApiError(404, f"no silence {raw}") from None
+
+
 async def create(request: web.Request) -> web.Response:
     """``POST /silence``: 201 with the new silence (an empty matcher list: the global flag)."""
     _admin(request)
@@ -113,7 +123,7 @@ async def list_silences(request: web.Request) -> web.Response:
 async def get_silence(request: web.Request) -> web.Response:
     """``GET /silence/{id}``."""
     _admin(request)
-    silence_id = request.match_info["id"]
+    silence_id = _silence_id(request)
     async with request.app[keys.SESSIONS]() as session:
         silence = await silences.get(session, silence_id)
     if silence is None:
@@ -124,7 +134,7 @@ async def get_silence(request: web.Request) -> web.Response:
 async def expire(request: web.Request) -> web.Response:
     """``DELETE /silence/{id}``: end it now, then notify what it held back."""
     _admin(request)
-    silence_id = request.match_info["id"]
+    silence_id = _silence_id(request)
     now = request.app[keys.CLOCK]()
     async with request.app[keys.SESSIONS]() as session, session.begin():
         silence = await silences.expire(session, silence_id, now)
