@@ -145,9 +145,8 @@ class OutboxWorker:
         started = time.perf_counter()
         notifier = self.notifiers.get(delivery.receiver)
         if notifier is None:
-            result = Result(
-                Verdict.PERMANENT, error=f"no receiver {delivery.receiver!r} configured"
-            )
+            error = f"no receiver {delivery.receiver!r} with a destination is configured"
+            result = Result(Verdict.PERMANENT, error=error)
         else:
             try:
                 result = await notifier.send(delivery)

@@ -1,0 +1,181 @@
+"""The worker's own rules: backoff, Retry-After, leases, shutdown, runbook links."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from lumen_bridge.app import create_app
+from lumen_bridge.config import OutboxConfig, RunbookConfig
+from lumen_bridge.keys import OUTBOX, SESSIONS
+from lumen_bridge.metrics import Metrics
+from lumen_bridge.notifiers import Delivery, Result
+from lumen_bridge.notifiers.http import parse_retry_after
+from lumen_bridge.outbox import OutboxWorker
+from lumen_bridge.runbook import runbook_url
+from lumen_bridge.store import outbox as store
+from lumen_bridge.store.models import DeliveryAttempt, Notification
+from tests.conftest import FakeClock, make_settings, payload, post
+from tests.servers import TicketServer, eventually
+
+TICKET = {"severity": "ticket"}
+
+
+def worker(config: OutboxConfig, jitter: float) -> OutboxWorker:
+    return OutboxWorker(
+        None,  # type: ignore[arg-type]  # backoff needs no database
+        {},
+        config,
+        Metrics(),
+        FakeClock(),
+        jitter=lambda: jitter,
+    )
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.5, 1.0])
+def test_backoff_is_exponential_with_jitter_and_capped(jitter: float) -> None:
+    w = worker(OutboxConfig(), jitter)
+    first = w.backoff(1, None)
+    assert 0.25 <= first <= 0.5  # the first retry within about a second
+    assert w.backoff(2, None) == pytest.approx(first * 2)
+    assert w.backoff(30, None) == pytest.approx(300 * (0.5 + jitter / 2))
+    assert all(w.backoff(n, None) <= 300 for n in range(1, 60))
+
+
+def test_backoff_is_configurable_and_retry_after_is_a_floor() -> None:
+    config = OutboxConfig(initial_backoff=timedelta(seconds=2), max_backoff=timedelta(seconds=10))
+    w = worker(config, 1.0)
+    assert [w.backoff(n, None) for n in (1, 2, 3, 4)] == [2, 4, 8, 10]
+    assert w.backoff(1, 7) == 7
+    assert w.backoff(4, 3) == 10
+    assert w.backoff(1, 10**9) == 3600  # an absurd Retry-After is capped
+
+
+def test_parse_retry_after() -> None:
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("120", now) == 120
+    assert parse_retry_after("Thu, 26 Nov 2026 12:00:30 GMT", now) == 30
+    assert parse_retry_after("Thu, 26 Nov 2026 11:00:00 GMT", now) == 0
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+def test_runbook_links() -> None:
+    config = RunbookConfig(
+        base_url="https://rb.example/lumen", anchors={"LumenStageFailed": "stage-fail"}
+    )
+    assert runbook_url(config, "LumenStageFailed", {}) == "https://rb.example/lumen#stage-fail"
+    assert runbook_url(config, "DiskFull", {}) == "https://rb.example/lumen#diskfull"
+    own = {"runbook_url": "https://wiki/x"}
+    assert runbook_url(config, "LumenStageFailed", own) == "https://wiki/x"
+
+
+def test_shipped_config_links_the_seed_anchors() -> None:
+    settings = make_settings("sqlite+aiosqlite:///x.db", LUMEN_RUNBOOK_BASE_URL="https://rb/l")
+    expected = {
+        "LumenPipelineStalled": "stalled",
+        "LumenStageFailed": "stage-fail",
+        "LumenIntegrityMismatch": "integrity",
+        "LumenSLOBurnFast": "slo-burn",
+    }
+    for name, anchor in expected.items():
+        assert runbook_url(settings.runbook, name, {}) == f"https://rb/l#{anchor}"
+
+
+@pytest.fixture
+async def tickets() -> AsyncIterator[TicketServer]:
+    server = await TicketServer().start()
+    yield server
+    await server.close()
+
+
+async def rows(client: TestClient[Any, Any]) -> list[Notification]:
+    async with client.app[SESSIONS]() as session:
+        return list(await session.scalars(select(Notification).order_by(Notification.id)))
+
+
+async def attempt_results(client: TestClient[Any, Any]) -> list[str]:
+    async with client.app[SESSIONS]() as session:
+        return list(await session.scalars(select(DeliveryAttempt.result)))
+
+
+async def test_a_crashed_workers_row_is_reclaimed_after_its_lease(
+    aiohttp_client: Any, db_url: str, clock: FakeClock, tickets: TicketServer
+) -> None:
+    settings = make_settings(db_url, LUMEN_TICKET_URL=tickets.url)
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    client.app[OUTBOX]._stopping = True  # this worker claims nothing: the "crashed" one did
+    await client.app[OUTBOX].stop()
+    await post(client, payload(labels=TICKET))
+    async with client.app[SESSIONS]() as session, session.begin():
+        [crashed], _ = await store.claim(session, clock.now, clock.now + settings.outbox.lease, 10)
+    assert crashed.attempt == 1
+    second = await aiohttp_client(create_app(settings, clock=clock))
+    [row] = await rows(second)
+    assert row.status == "in_flight"  # its lease holds: nobody touches it
+    clock.advance(minutes=2)
+    second.app[OUTBOX].wake()
+    await eventually(lambda: len(tickets.requests) == 1)
+    await eventually(lambda: _delivered(second))
+    [row] = await rows(second)
+    assert (row.status, row.attempts) == ("delivered", 2)
+    # The crashed worker's late answer cannot overwrite the new owner's outcome.
+    late = store.Outcome(clock.now, "dead", store.OutboxStatus.DEAD, clock.now, 500, "late", 1.0)
+    async with second.app[SESSIONS]() as session, session.begin():
+        assert not await store.finish(session, crashed, late)
+    [row] = await rows(second)
+    assert row.status == "delivered"
+
+
+async def _delivered(client: TestClient[Any, Any]) -> bool:
+    return "delivered" in await attempt_results(client)
+
+
+async def test_shutdown_releases_what_is_in_flight(
+    aiohttp_client: Any, db_url: str, clock: FakeClock, tickets: TicketServer
+) -> None:
+    tickets.script = ["hang"]
+    settings = make_settings(db_url, LUMEN_TICKET_URL=tickets.url)
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    await post(client, payload(labels=TICKET))
+    await eventually(lambda: len(tickets.requests) == 1)
+    await client.app[OUTBOX].stop(grace=0.05)
+    [row] = await rows(client)
+    assert (row.status, row.attempts, row.lease_until) == ("pending", 0, None)
+    assert await attempt_results(client) == []
+
+
+class Exploding:
+    async def send(self, delivery: Delivery) -> Result:
+        raise RuntimeError("bug")
+
+
+async def test_a_notifier_bug_is_retried_and_an_unknown_receiver_is_dead(
+    aiohttp_client: Any, db_url: str, clock: FakeClock
+) -> None:
+    unused = "http://127.0.0.1:9/x"  # never called: the worker below has its own notifiers
+    settings = make_settings(db_url, LUMEN_TICKET_URL=unused, LUMEN_DEFAULT_WEBHOOK_URL=unused)
+    client = await aiohttp_client(create_app(settings, clock=clock, deliver=False))
+    await post(client, payload(labels=TICKET))
+    await post(client, payload(labels={"severity": "info"}, fingerprint="other"))
+    w = OutboxWorker(
+        client.app[SESSIONS], {"backlog": Exploding()}, settings.outbox, Metrics(), clock
+    )
+    w.start()
+    try:
+        await eventually(lambda: _count(client, 2))
+    finally:
+        await w.stop()
+    ticket, default = await rows(client)
+    assert (ticket.status, ticket.last_error) == ("pending", "RuntimeError: bug")
+    assert default.status == "dead"
+    assert default.last_error == "no receiver 'default' with a destination is configured"
+
+
+async def _count(client: TestClient[Any, Any], n: int) -> bool:
+    return len(await attempt_results(client)) == n
