@@ -18,6 +18,7 @@ from lumen_bridge.keys import SESSIONS
 from lumen_bridge.store.models import Silence
 from tests.conftest import AppFactory, FakeClock, make_settings, payload, post
 from tests.helpers import incidents, item_actions, notifications
+from tests.servers import TicketServer, eventually
 from tests.test_silence_api import ADMIN, NOWHERE, TICKET, add_silence, matcher
 
 NEW_START = "2026-11-26T12:20:00Z"
@@ -182,7 +183,7 @@ async def test_two_replicas_replay_once_between_them(
 async def test_the_watcher_replays_when_the_silence_ends(aiohttp_client: Any, db_url: str) -> None:
     """The real task with the real clock: a silence of 300 ms, then one notification."""
     client: TestClient[Any, Any] = await aiohttp_client(
-        create_app(make_settings(db_url, **NOWHERE), clock=system_clock)
+        create_app(make_settings(db_url, **NOWHERE), clock=system_clock, deliver=False)
     )
     await add_silence(client, duration="300ms")
     assert (await post(client, payload(labels=TICKET)))["suppressed"] == 1
@@ -191,3 +192,27 @@ async def test_the_watcher_replays_when_the_silence_ends(aiohttp_client: Any, db
         assert time.monotonic() < deadline, "the watcher did not replay"
         await asyncio.sleep(0.02)
     assert await item_actions(client) == ["open"]
+
+
+async def test_tickets_end_to_end_through_a_flag(make_client: AppFactory) -> None:
+    """A real ticket system: the resolve of a ticket opened before the flag goes out while
+    the flag is up; the ticket it held back is opened once when it comes down."""
+    server = await TicketServer().start()
+    try:
+        client = await make_client(deliver=True, LUMEN_TICKET_URL=server.url)
+        await post(client, payload(labels=TICKET, fingerprint="before"))
+        await eventually(lambda: len(server.requests) == 1)
+        flag = await add_silence(client, matchers=[])
+        assert (await post(client, payload(labels=TICKET, fingerprint="during")))["suppressed"]
+        await post(client, payload("resolved", labels=TICKET, fingerprint="before"))
+        await eventually(lambda: len(server.requests) == 2)
+        await client.delete(f"/silence/{flag['id']}", headers=ADMIN)
+        await eventually(lambda: len(server.requests) == 3)
+        await post(client, payload(labels=TICKET, fingerprint="during"))  # a repeat
+        await client.app[REPLAYER].replay_expired(client.app[REPLAYER].clock(), sweep=True)
+        assert await item_actions(client) == ["open", "resolve", "open"]  # nothing more queued
+        assert [r.body["action"] for r in server.requests] == ["open", "resolve", "open"]
+        ids = [r.body["incident_id"] for r in server.requests]
+        assert ids[0] == ids[1] != ids[2]
+    finally:
+        await server.close()

@@ -151,7 +151,13 @@ async def expire(request: web.Request) -> web.Response:
 
 async def replay_watcher(app: web.Application) -> AsyncIterator[None]:
     """Run the silence watcher while the application runs (after the database is open)."""
-    replayer = Replayer(app[keys.PIPELINE], app[keys.CLOCK])
+
+    def wake_outbox() -> None:
+        worker = app.get(keys.OUTBOX)
+        if worker is not None:
+            worker.wake()
+
+    replayer = Replayer(app[keys.PIPELINE], app[keys.CLOCK], on_queued=wake_outbox)
     app[REPLAYER] = replayer
     task = asyncio.create_task(replayer.run(), name="silence-watcher")
     yield
