@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
 import socket
 import stat
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import prometheus_client.exposition
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -231,16 +232,22 @@ def test_unwritable_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_failed_write_leaves_the_previous_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert emit(tmp_path) == 0
     before = (tmp_path / "lumen.prom").read_bytes()
-    # write_to_textfile's temp file is lumen.prom.<pid>.<thread id>; block it (works as root too)
-    blocked = tmp_path / f"lumen.prom.{os.getpid()}.{threading.current_thread().ident}"
-    blocked.mkdir()
+
+    def disk_full(*args: object, **kwargs: object) -> bytes:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # fails after write_to_textfile has opened its temp file, before the rename
+    monkeypatch.setattr(prometheus_client.exposition, "generate_latest", disk_full)
     assert emit(tmp_path, "--stage", "pdf=fail") == 1
-    assert "error: cannot write" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: cannot write" in err
+    assert "No space left on device" in err
     assert (tmp_path / "lumen.prom").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["lumen.prom"]
 
 
 def test_target_path_taken_by_a_directory(
