@@ -121,13 +121,15 @@ class OutboxWorker:
             return SWEEP_INTERVAL  # a finishing delivery wakes the loop
         now = self.clock()
         async with self.sessions() as session, session.begin():
-            claimed, next_due = await store.claim(session, now, now + self.config.lease, limit=free)
-        for delivery in claimed:
+            claimed = await store.claim(session, now, now + self.config.lease, limit=free)
+        for delivery in claimed:  # only once the claim is committed
             task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{delivery.id}")
             self._inflight[task] = delivery
             task.add_done_callback(self._done)
         if len(claimed) == free:
             return 0.0
+        async with self.sessions() as session, session.begin():
+            next_due = await store.next_due(session)
         if next_due is None:
             return SWEEP_INTERVAL
         until = (next_due - self.clock()).total_seconds()

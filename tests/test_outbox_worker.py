@@ -113,7 +113,7 @@ async def test_a_crashed_workers_row_is_reclaimed_after_its_lease(
     await client.app[OUTBOX].stop()
     await post(client, payload(labels=TICKET))
     async with client.app[SESSIONS]() as session, session.begin():
-        [crashed], _ = await store.claim(session, clock.now, clock.now + settings.outbox.lease, 10)
+        [crashed] = await store.claim(session, clock.now, clock.now + settings.outbox.lease, 10)
     assert crashed.attempt == 1
     second = await aiohttp_client(create_app(settings, clock=clock))
     [row] = await rows(second)

@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import Row, and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen_bridge.notifiers import Delivery, Earlier
@@ -44,8 +45,8 @@ def _due(now: datetime) -> object:
 
 async def claim(
     session: AsyncSession, now: datetime, lease_until: datetime, limit: int
-) -> tuple[list[Delivery], datetime | None]:
-    """Claim up to ``limit`` due rows; also say when the next row falls due (None: none).
+) -> list[Delivery]:
+    """Claim up to ``limit`` due rows, oldest due first.
 
     Each delivery's ``attempt`` is the row's new ``attempts``: the fencing token.
     """
@@ -76,11 +77,12 @@ async def claim(
             )
         )
     ).all()
+    if not rows:
+        return []
+    items = await _items(session, [r.id for r in rows])
     claimed = []
-    items = await _items(session, [r.id for r in rows]) if rows else {}
     for r in sorted(rows, key=lambda r: r.id):
         mine = items.get(r.id, [])
-        earlier = await _earlier(session, r.id, r.receiver, mine) if r.kind == "email" else []
         claimed.append(
             Delivery(
                 id=r.id,
@@ -90,29 +92,36 @@ async def claim(
                 created_at=r.created_at,
                 attempt=r.attempts,
                 alerts=[item.snapshot for item in mine],
-                earlier=earlier,
+                earlier=await _earlier(session, r.id, r.receiver, mine)
+                if r.kind == "email"
+                else [],
             )
         )
-    return claimed, await next_due(session)
+    return claimed
 
 
-async def _items(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[NotificationItem]]:
-    found: dict[int, list[NotificationItem]] = {}
+async def _items(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+    found: dict[int, list[Row[Any]]] = {}
     statement = (
-        select(NotificationItem)
+        select(
+            NotificationItem.outbox_id,
+            NotificationItem.incident_id,
+            NotificationItem.seq,
+            NotificationItem.snapshot,
+        )
         .where(NotificationItem.outbox_id.in_(ids))
         .order_by(NotificationItem.id)
     )
-    for item in (await session.scalars(statement)).all():
+    for item in (await session.execute(statement)).all():
         found.setdefault(item.outbox_id, []).append(item)
     return found
 
 
 async def _earlier(
-    session: AsyncSession, outbox_id: int, receiver: str, items: Sequence[NotificationItem]
+    session: AsyncSession, outbox_id: int, receiver: str, items: Sequence[Row[Any]]
 ) -> list[Earlier]:
     """The firing e-mails sent before to ``receiver`` for the same incidents, oldest first."""
-    if not items:
+    if all(item.seq == 1 for item in items):  # each incident's first notification
         return []
     rows = await session.execute(
         select(Notification.idempotency_key, Notification.created_at)
