@@ -20,7 +20,6 @@ import json
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -118,12 +117,12 @@ async def run(pages: int, db: str, warmup: int) -> tuple[list[float], list[float
             "LUMEN_ALERT_TOKEN": "",
             "LUMEN_ADMIN_TOKEN": "",
         }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "lumen_bridge", "serve", "--port", str(port)],
+        server = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "lumen_bridge", "serve", "--port", str(port)),
             cwd=tmp,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         latencies, answers = [], []
@@ -147,7 +146,7 @@ async def run(pages: int, db: str, warmup: int) -> tuple[list[float], list[float
                         answers.append((answered - started) * 1000)
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            await asyncio.wait_for(server.wait(), timeout=10)
             controller.stop()
             if pg_name is not None:
                 await drop_pg_database(pg_name)
