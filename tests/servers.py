@@ -84,6 +84,7 @@ class SmtpSink:
 
     port: int = field(default_factory=free_port)
     cert: tuple[Path, Path] | None = None  # STARTTLS with this certificate, AUTH required
+    implicit_tls: bool = False  # with ``cert``: TLS from the first byte instead of STARTTLS
     messages: list[Received] = field(default_factory=list)
     _controller: Controller | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -108,12 +109,11 @@ class SmtpSink:
         if self.cert is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*self.cert)
-            kwargs = {
-                "tls_context": context,
-                "require_starttls": True,
-                "auth_require_tls": True,
-                "authenticator": _authenticate,
-            }
+            kwargs = {"auth_require_tls": True, "authenticator": _authenticate}
+            if self.implicit_tls:  # aiosmtpd counts only STARTTLS as TLS for AUTH
+                kwargs |= {"ssl_context": context, "auth_require_tls": False}
+            else:
+                kwargs |= {"tls_context": context, "require_starttls": True}
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
         self._controller.start()
         return self

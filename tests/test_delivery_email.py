@@ -182,17 +182,18 @@ async def test_pending_row_survives_a_restart(make_client: AppFactory, smtp: Smt
     assert len(smtp.messages) == 1
 
 
-async def test_starttls_with_auth_and_a_private_ca(
-    make_client: AppFactory, cert: tuple[Path, Path]
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+async def test_tls_with_auth_and_a_private_ca(
+    make_client: AppFactory, cert: tuple[Path, Path], mode: str
 ) -> None:
-    sink = SmtpSink(cert=cert).start()
+    sink = SmtpSink(cert=cert, implicit_tls=mode == "tls").start()
     try:
         client = await mailer(
             make_client,
             sink,
             SMTP_USER=SMTP_USER,
             SMTP_PASS=SMTP_PASS,
-            SMTP_TLS="starttls",
+            SMTP_TLS=mode,
             SMTP_CA_FILE=str(cert[0]),
         )
         await post(client, seed_alert(payload()))
