@@ -90,8 +90,9 @@ class OutboxWorker:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-        if unfinished:
-            await self._release([self._inflight.pop(t) for t in unfinished])
+        interrupted = [self._inflight.pop(t) for t in unfinished if t.cancelled()]
+        if interrupted:
+            await self._release(interrupted)
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Seconds before retry number ``attempt`` (1 = the first retry)."""
@@ -107,8 +108,8 @@ class OutboxWorker:
             self._wake.clear()
             try:
                 wait = await self._claim_and_spawn()
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("outbox claim failed", error=f"{type(exc).__name__}: {exc}")
+            except Exception:  # the loop must outlive any failure, or delivery stops for good
+                log.exception("outbox claim failed")
                 wait = ERROR_WAIT
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
