@@ -28,7 +28,8 @@ from lumen_bridge.pipeline.dedup import Action, Decision, Reason, decide
 from lumen_bridge.pipeline.enqueue import Queued, build_notifications
 from lumen_bridge.pipeline.route import Route, Router
 from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
-from lumen_bridge.store import incidents
+from lumen_bridge.silences import SilenceState
+from lumen_bridge.store import incidents, silences
 from lumen_bridge.store.models import AlertEvent, Incident
 
 __all__ = ["Outcome", "Pipeline", "Summary", "in_transaction", "notify"]
@@ -115,10 +116,11 @@ class Pipeline:
 
     async def suppression(self, session: AsyncSession, now: datetime) -> Suppression:
         """The flag and the silences in force at ``now``."""
-        silences = [s.matchers for s in await incidents.active_silences(session, now)]
+        active = await silences.in_state(session, SilenceState.ACTIVE, now)
+        matcher_lists = [s.matchers for s in active]
         return Suppression(
-            flag=self.flag or any(not matchers for matchers in silences),
-            silences=[[from_api(m) for m in matchers] for matchers in silences if matchers],
+            flag=self.flag or any(not matchers for matchers in matcher_lists),
+            silences=[[from_api(m) for m in matchers] for matchers in matcher_lists if matchers],
         )
 
     async def _process(
