@@ -276,6 +276,7 @@ async def test_suppressed_alerts_are_stored_counted_and_visible(
     assert detail["held"] is True
     [event] = detail["timeline"]
     assert (event["type"], event["detail"]["outcome"]) == ("alert", "suppressed")
+    assert event["detail"]["reason"] == "silence"
     metrics = await scrape(client)
     assert 'lumen_bridge_alerts_suppressed_total{reason="silence"} 3.0' in metrics
     assert 'lumen_bridge_alerts_suppressed_total{reason="flag"} 0.0' in metrics
@@ -294,6 +295,9 @@ async def test_global_flag_by_api(client: TestClient[Any, Any]) -> None:
     answer = await post(client, payload(labels=TICKET, fingerprint="anything"))
     assert answer["suppressed"] == 1
     assert 'lumen_bridge_alerts_suppressed_total{reason="flag"} 1.0' in await scrape(client)
+    [incident] = await incidents(client)
+    [event] = (await get_json(client, f"/incidents/{incident.id}"))["timeline"]
+    assert (event["detail"]["outcome"], event["detail"]["reason"]) == ("suppressed", "flag")
     await client.delete(f"/silence/{flag['id']}", headers=ADMIN)
     assert "lumen_alert_suppressed 0.0" in await scrape(client)
 

@@ -237,7 +237,7 @@ def _apply(
         return outcome, decision.reason.value
     if action is not Action.RESOLVE and held_by is not None:
         incident.held = True
-        return Outcome.SUPPRESSED, decision.reason.value
+        return Outcome.SUPPRESSED, held_by.value
     if not route.receiver.has_destination:
         return Outcome.IGNORED, "no-destination"
     return Outcome.QUEUED, decision.reason.value
