@@ -10,9 +10,11 @@ still holds stay held.
 Exactly once: the ended silences are claimed (``replayed_at``) and the incidents
 locked and re-checked (``held``) in the transaction that writes the outbox rows;
 whoever comes second — another replica, or the webhook of a repeat — finds nothing
-left to do. At start every silence that ended while the bridge was down is handled,
-and so is any held incident that nothing holds any more (the flag lowered in the
-configuration).
+left to do. Each pass releases every held incident that nothing holds any more, not
+only those of the silence that just ended: so a silence that ended while the bridge
+was down is handled at start, a hold committed just after a silence's replay (a
+webhook in flight at the end) is released at the next pass, and so is what the flag
+held when it is lowered in the configuration.
 
 :class:`Replayer` does one pass (:meth:`Replayer.replay_expired`, which tests call
 with their clock) and runs the watcher task that wakes at the next silence end.
@@ -43,6 +45,7 @@ log = structlog.get_logger("lumen_bridge.replay")
 SAFETY_INTERVAL = timedelta(minutes=1)
 """The watcher looks at least this often, even when no silence is about to end."""
 RETRY_AFTER_ERROR = timedelta(seconds=5)
+_HELD = (Incident.held, Incident.is_current, Incident.status == IncidentStatus.FIRING)
 
 
 def _last_alert(incident: Incident) -> Alert:
@@ -71,44 +74,19 @@ class Replayer:
         self.on_queued = on_queued
         self._wake = asyncio.Event()
 
-    async def replay_expired(self, now: datetime, *, sweep: bool = False) -> int:
-        """Handle every silence ended by ``now``; return how many notifications were queued.
-
-        ``sweep`` looks at held incidents even when no silence has just ended (at start).
-        """
+    async def replay_expired(self, now: datetime) -> int:
+        """Handle every silence ended by ``now`` and release every held incident that nothing
+        holds any more; return how many notifications were queued."""
         queued = await in_transaction(
-            self.pipeline.sessions, lambda session: self._replay(session, now, sweep=sweep)
+            self.pipeline.sessions, lambda session: self._replay(session, now)
         )
         if queued and self.on_queued is not None:
             self.on_queued()
         return queued
 
-    async def _replay(self, session: AsyncSession, now: datetime, *, sweep: bool) -> int:
+    async def _replay(self, session: AsyncSession, now: datetime) -> int:
         claimed = await silences.claim_ended(session, now)
-        if not claimed and not sweep:
-            return 0
-        held = (
-            await session.scalars(
-                select(Incident)
-                .where(
-                    Incident.held,
-                    Incident.is_current,
-                    Incident.status == IncidentStatus.FIRING,
-                )
-                .order_by(Incident.receiver, Incident.identity)
-                .with_for_update()
-            )
-        ).all()
-        suppression = await self.pipeline.suppression(session, now)
-        queued: list[Queued] = []
-        for incident in held:
-            if suppression.reason(incident.labels) is not None:
-                continue
-            release = self._release(incident, now)
-            if release is None:
-                incident.held = False  # nothing left to tell, or nobody to tell it to
-            else:
-                queued.append(notify(release[0].receiver, incident, release[1], now))
+        queued = await self._release_held(session, now)
         session.add_all(build_notifications(queued, now))
         await session.flush()
         if claimed or queued:
@@ -119,7 +97,30 @@ class Replayer:
             )
         return len(queued)
 
-    def _release(self, incident: Incident, now: datetime) -> tuple[Route, Action] | None:
+    async def _release_held(self, session: AsyncSession, now: datetime) -> list[Queued]:
+        """Notify each held incident that nothing holds at ``now``, locked and re-checked."""
+        suppression = await self.pipeline.suppression(session, now)
+        held_labels = (await session.scalars(select(Incident.labels).where(*_HELD))).all()
+        if all(suppression.reason(labels) is not None for labels in held_labels):
+            return []  # nothing to release: lock nothing
+        held = await session.scalars(
+            select(Incident)
+            .where(*_HELD)
+            .order_by(Incident.receiver, Incident.identity)
+            .with_for_update()
+        )
+        queued: list[Queued] = []
+        for incident in held.all():
+            if suppression.reason(incident.labels) is not None:
+                continue
+            decided = self._decide(incident, now)
+            if decided is None:
+                incident.held = False  # nothing left to tell, or nobody to tell it to
+            else:
+                queued.append(notify(decided[0].receiver, incident, decided[1], now))
+        return queued
+
+    def _decide(self, incident: Incident, now: datetime) -> tuple[Route, Action] | None:
         """The incident's route and the action the dedup table decides now, if any."""
         routes = self.pipeline.router.route(incident.labels)
         route = next((r for r in routes if r.receiver.name == incident.receiver), None)
@@ -143,12 +144,10 @@ class Replayer:
 
     async def run(self) -> None:
         """The watcher: replay at start, then at each silence end (and every minute)."""
-        sweep = True
         while True:
             self._wake.clear()
             try:
-                await self.replay_expired(self.clock(), sweep=sweep)
-                sweep = False
+                await self.replay_expired(self.clock())
                 wait = await self._next_wait()
             except Exception:  # the database may be away for a while; keep watching
                 log.warning("silence replay failed; retrying", exc_info=True)
