@@ -30,6 +30,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from lumen_bridge.store.models import DeliveryAttempt, Notification
 
 FIXTURE = Path(__file__).parent.parent / "tests" / "fixtures" / "firing_page.json"
 PG_ADMIN = os.environ.get("LUMEN_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -97,7 +101,9 @@ async def wait_ready(session: aiohttp.ClientSession, base: str) -> None:
     raise SystemExit("lumen-bridge did not become ready")
 
 
-async def run(pages: int, db: str, warmup: int) -> tuple[list[float], list[float]]:
+async def run(
+    pages: int, db: str, warmup: int
+) -> tuple[list[float], list[float], dict[str, list[float]]]:
     loop = asyncio.get_running_loop()
     sink = Sink(loop)
     smtp_port, port = free_port(), free_port()
@@ -144,13 +150,42 @@ async def run(pages: int, db: str, warmup: int) -> tuple[list[float], list[float
                     if i >= warmup:
                         latencies.append((arrived - started) * 1000)
                         answers.append((answered - started) * 1000)
-        finally:
             server.terminate()
             await asyncio.wait_for(server.wait(), timeout=10)
+            breakdown = await stages(url, warmup)
+        finally:
+            if server.returncode is None:
+                server.terminate()
+                await server.wait()
             controller.stop()
             if pg_name is not None:
                 await drop_pg_database(pg_name)
-    return latencies, answers
+    return latencies, answers, breakdown
+
+
+async def stages(url: str, warmup: int) -> dict[str, list[float]]:
+    """From the bridge's own records: receipt to send start, and the send itself."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(
+                        Notification.created_at,
+                        DeliveryAttempt.attempted_at,
+                        DeliveryAttempt.duration_ms,
+                    )
+                    .join(DeliveryAttempt, DeliveryAttempt.outbox_id == Notification.id)
+                    .order_by(Notification.id)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    rows = rows[warmup:]
+    return {
+        "receipt -> send starts": [(a - c).total_seconds() * 1000 for c, a, _ in rows],
+        "send (render, SMTP, QUIT)": [d for _, _, d in rows],
+    }
 
 
 def summary(values: list[float]) -> str:
@@ -164,10 +199,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
-    latencies, answers = asyncio.run(run(args.pages, args.db, args.warmup))
+    latencies, answers, breakdown = asyncio.run(run(args.pages, args.db, args.warmup))
     print(f"time to page ({args.db}, {len(latencies)} pages, one at a time)")
-    print(f"  webhook -> SMTP accepted: {summary(latencies)}")
-    print(f"  webhook -> 200 answer:    {summary(answers)}")
+    print(f"  webhook -> SMTP accepted:  {summary(latencies)}")
+    print(f"  webhook -> 200 answer:     {summary(answers)}")
+    for name, values in breakdown.items():
+        print(f"  {name + ':':26s} {summary(values)}")
 
 
 if __name__ == "__main__":

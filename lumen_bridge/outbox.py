@@ -69,6 +69,7 @@ class OutboxWorker:
         self._stopping = False
         self._runner: asyncio.Task[None] | None = None
         self._inflight: dict[asyncio.Task[None], Delivery] = {}
+        self._saturated = False  # every slot was taken: a finishing delivery must wake the loop
 
     def wake(self) -> None:
         """New rows were committed: look now."""
@@ -118,7 +119,8 @@ class OutboxWorker:
     async def _claim_and_spawn(self) -> float:
         """Claim what fits, start delivering it; return how long to wait before looking again."""
         free = CONCURRENCY - len(self._inflight)
-        if free <= 0:
+        self._saturated = free <= 0
+        if self._saturated:
             return SWEEP_INTERVAL  # a finishing delivery wakes the loop
         now = self.clock()
         async with self.sessions() as session, session.begin():
@@ -128,7 +130,7 @@ class OutboxWorker:
             self._inflight[task] = delivery
             task.add_done_callback(self._done)
         if len(claimed) == free:
-            return 0.0
+            return 0.0  # there may be more
         async with self.sessions() as session, session.begin():
             next_due = await store.next_due(session)
         if next_due is None:
@@ -137,11 +139,11 @@ class OutboxWorker:
         return min(max(until, MIN_WAIT), SWEEP_INTERVAL)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        if not self._stopping:
-            self._inflight.pop(task, None)
+        if self._stopping and task.cancelled():
+            return  # stop() releases its row
+        self._inflight.pop(task, None)
+        if self._saturated and not self._stopping:
             self._wake.set()
-        elif not task.cancelled():
-            self._inflight.pop(task, None)
 
     async def _deliver(self, delivery: Delivery) -> None:
         attempted_at = self.clock()
@@ -164,6 +166,8 @@ class OutboxWorker:
         except (SQLAlchemyError, OSError) as exc:  # the lease will expire and the row be retried
             log.warning("cannot record delivery", outbox_id=delivery.id, error=type(exc).__name__)
             return
+        if outcome.status is OutboxStatus.PENDING:
+            self._wake.set()  # the loop must learn when this retry falls due
         self.metrics.notifications.labels(delivery.receiver, outcome.result).inc()
         if outcome.status is OutboxStatus.DELIVERED:
             latency = (self.clock() - delivery.created_at).total_seconds()

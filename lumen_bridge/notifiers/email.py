@@ -15,7 +15,9 @@ from __future__ import annotations
 import socket
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
@@ -57,6 +59,11 @@ def _link(url: str) -> Markup:
 
 
 _ENV.globals["link"] = _link
+
+
+def _subject(value: str) -> str:
+    """The ``Subject`` value as is when ASCII, else RFC 2047-encoded UTF-8, folded."""
+    return value if value.isascii() else Header(value, "utf-8", header_name="Subject").encode()
 
 
 def message_id(earlier: Earlier, domain: str) -> str:
@@ -133,7 +140,7 @@ class EmailNotifier:
         )
         self.local_hostname = socket.getfqdn()
 
-    def build(self, delivery: Delivery) -> EmailMessage:
+    def build(self, delivery: Delivery) -> MIMEMultipart:
         """The page for ``delivery`` (multipart: plain text and HTML)."""
         resolved = delivery.action == "resolve"
         views = [_view(a, self.runbooks) for a in delivery.alerts[:LISTED]]
@@ -145,10 +152,13 @@ class EmailNotifier:
             "compact": views[DETAILED:],
             "omitted": count - len(views),
         }
-        message = EmailMessage()
-        message["Subject"] = subject(delivery.alerts, resolved)
-        message["From"] = self.receiver.from_
-        message["To"] = ", ".join(self.receiver.to)
+        # The compat32 MIME classes: a third of the cost of EmailMessage's header registry,
+        # which a page pays on its way to the relay. They check nothing: every header value
+        # below is one line by construction.
+        message = MIMEMultipart("alternative")
+        message["Subject"] = _subject(subject(delivery.alerts, resolved))
+        message["From"] = one_line(self.receiver.from_)
+        message["To"] = one_line(", ".join(self.receiver.to))
         message["Date"] = format_datetime(self.clock())
         message["Message-ID"] = message_id(
             Earlier(delivery.idempotency_key, delivery.created_at), self.domain
@@ -159,8 +169,8 @@ class EmailNotifier:
             message["In-Reply-To"] = ids[-1]
             message["References"] = " ".join(refs)
         message["Auto-Submitted"] = "auto-generated"
-        message.set_content(_ENV.get_template("page.txt").render(context))
-        message.add_alternative(_ENV.get_template("page.html").render(context), subtype="html")
+        message.attach(MIMEText(_ENV.get_template("page.txt").render(context), "plain", "utf-8"))
+        message.attach(MIMEText(_ENV.get_template("page.html").render(context), "html", "utf-8"))
         return message
 
     async def send(self, delivery: Delivery) -> Result:
