@@ -15,29 +15,18 @@ Workloads: "hit" repeats one payload (every alert after the first is deduplicate
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
+from common import FIXTURE, TOKEN, bridge, database, free_port, metric, process
 
 HERE = Path(__file__).parent
-FIXTURE = HERE.parent / "tests" / "fixtures" / "firing_page.json"
-PG_ADMIN = os.environ.get("LUMEN_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-TOKEN = "bench-token"
 
 LUA = """
 local body = [==[%(body)s]==]
@@ -79,39 +68,6 @@ def payload_text() -> str:
     return json.dumps(body, ensure_ascii=False)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_ready(port: int, path: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
-                return
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def process(argv: list[str], env: dict[str, str], port: int, ready: str) -> Iterator[None]:
-    proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
-    try:
-        wait_ready(port, ready)
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 def wrk(port: int, script: Path, seconds: int, connections: int) -> tuple[float, float, int, int]:
     """(requests/s, p99 ms, requests completed, non-2xx) from one wrk run."""
     out = subprocess.run(
@@ -140,35 +96,6 @@ def wrk(port: int, script: Path, seconds: int, connections: int) -> tuple[float,
     if errors:
         failed += sum(int(x) for x in errors.groups())
     return rps, p99, total, failed
-
-
-def metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    match = re.search(rf"^{re.escape(name)} ([\d.e+]+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
-
-
-async def _pg(sql: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-@contextlib.contextmanager
-def database(kind: str, workdir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-        return
-    name = f"lumen_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
-    user_host = PG_ADMIN.split("//", 1)[1].rsplit("/", 1)[0]
-    try:
-        yield f"postgresql+asyncpg://{user_host}/{name}"
-    finally:
-        asyncio.run(_pg(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 def main() -> None:
@@ -208,17 +135,7 @@ def main() -> None:
                     c_rps, c_p99, _, _ = wrk(port, script, args.seconds, args.connections)
                 with database(args.db, workdir) as url:
                     port = free_port()
-                    env = {
-                        "LUMEN_DATABASE_URL": url,
-                        "LUMEN_ALERT_TOKEN": TOKEN,
-                        "LUMEN_ADMIN_TOKEN": TOKEN,
-                    }
-                    with process(
-                        [sys.executable, "-m", "lumen_bridge", "serve", "--port", str(port)],
-                        env,
-                        port,
-                        "/readyz",
-                    ):
+                    with bridge(url, port):
                         b_rps, b_p99, total, bad = wrk(port, script, args.seconds, args.connections)
                         ok = metric(port, 'lumen_bridge_webhook_requests_total{code="200"}')
                         alerts = metric(port, 'lumen_bridge_alerts_received_total{status="firing"}')

@@ -13,12 +13,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen_bridge.payload import Alert
-from lumen_bridge.store.models import Incident, Silence
+from lumen_bridge.store.models import CURRENT, Incident, Silence
 
 Key = tuple[str, str]
 """(receiver, identity)"""
@@ -62,7 +62,7 @@ async def claim(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[in
     statement = (
         insert(Incident)
         .on_conflict_do_nothing(
-            index_elements=["receiver", "identity"], index_where=text("is_current")
+            index_elements=["receiver", "identity"], index_where=CURRENT
         )
         .returning(Incident.id)
     )
@@ -82,7 +82,7 @@ async def lock(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, Incident
             statement = (
                 select(Incident)
                 .where(
-                    Incident.is_current,
+                    CURRENT,
                     Incident.receiver == receiver,
                     Incident.identity.in_(identities[start : start + _CHUNK]),
                 )

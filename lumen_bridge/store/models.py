@@ -70,6 +70,12 @@ class Base(DeclarativeBase):
     }
 
 
+CURRENT = text("is_current")
+"""The predicate of the partial unique index on current incidents. Queries that look up
+current incidents by key must use this very expression: SQLite only uses a partial index
+when the query repeats its WHERE term (``is_current = 1`` makes it scan the table)."""
+
+
 class IncidentStatus(enum.StrEnum):
     """Whether the incident's current episode is firing."""
 
@@ -96,8 +102,8 @@ class Incident(Base):
             "receiver",
             "identity",
             unique=True,
-            sqlite_where=text("is_current"),
-            postgresql_where=text("is_current"),
+            sqlite_where=CURRENT,
+            postgresql_where=CURRENT,
         ),
         Index("ix_incidents_last_seen", "last_seen"),
     )

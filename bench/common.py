@@ -1,0 +1,141 @@
+"""What the bench scripts share: ports, a bridge process, databases, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = REPO / "tests" / "fixtures" / "firing_page.json"
+PG_ADMIN = os.environ.get("LUMEN_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+TOKEN = "bench-token"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_ready(port: int, path: str, timeout: float = 60) -> None:
+    """Poll ``path`` until it answers (any status below 500)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing answered on port {port} within {timeout} s")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def process(argv: list[str], env: dict[str, str], port: int, ready: str) -> Iterator[int]:
+    """Run ``argv`` until the block ends; yield its PID once ``ready`` answers."""
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+    try:
+        wait_ready(port, ready)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def config_with_body_limit(workdir: Path, limit: int) -> Path:
+    """The shipped configuration with another ``server.max_body_bytes``."""
+    text = (REPO / "config" / "lumen-bridge.yaml").read_text()
+    path = workdir / "bench-config.yaml"
+    path.write_text(re.sub(r"max_body_bytes: \d+", f"max_body_bytes: {limit}", text))
+    return path
+
+
+@contextlib.contextmanager
+def bridge(database_url: str, port: int, config: Path | None = None, **env: str) -> Iterator[int]:
+    """`lumen-bridge serve` on ``port`` (the shipped config unless ``config``); yields its PID."""
+    settings = {
+        "LUMEN_DATABASE_URL": database_url,
+        "LUMEN_ALERT_TOKEN": TOKEN,
+        "LUMEN_ADMIN_TOKEN": TOKEN,
+        **env,
+    }
+    argv = [sys.executable, "-m", "lumen_bridge", "serve", "--port", str(port)]
+    if config is not None:
+        argv += ["--config", str(config)]
+    with process(argv, settings, port, "/readyz") as pid:
+        yield pid
+
+
+async def _pg(sql: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@contextlib.contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
+    """A new, empty database: a SQLite file in ``workdir`` or a PostgreSQL database."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
+        return
+    name = f"lumen_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
+    user_host = PG_ADMIN.split("//", 1)[1].rsplit("/", 1)[0]
+    try:
+        yield f"postgresql+asyncpg://{user_host}/{name}"
+    finally:
+        asyncio.run(_pg(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def metric(port: int, name: str) -> float:
+    """One sample of the bridge's /metrics (0 when absent)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    match = re.search(rf"^{re.escape(name)} ([\d.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set size (VmHWM) in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    assert match is not None
+    return int(match.group(1)) / 1024
+
+
+def storm_payload(n: int, prefix: str) -> bytes:
+    """One webhook with ``n`` distinct page alerts."""
+    body: dict[str, Any] = json.loads(FIXTURE.read_text())
+    template = body["alerts"][0]
+    body["alerts"] = [
+        {
+            **template,
+            "fingerprint": f"{prefix}-{i}",
+            "labels": {**template["labels"], "instance": f"{prefix}-{i}"},
+        }
+        for i in range(n)
+    ]
+    return json.dumps(body).encode()
