@@ -143,3 +143,10 @@ async def test_no_token_configured_means_open_webhook(make_client: AppFactory) -
     client = await make_client(LUMEN_ALERT_TOKEN="")
     response = await client.post("/webhook", json=payload())
     assert response.status == 200
+
+
+async def test_long_label_values_are_stored(client: TestClient[Any, Any]) -> None:
+    """Label values have no length limit in Alertmanager; PostgreSQL must not refuse them."""
+    body = payload(labels={"alertname": "A" * 5000, "severity": "page" + " " * 3000})
+    response = await client.post("/webhook", json=body, headers=auth())
+    assert response.status == 200, await response.text()

@@ -113,8 +113,8 @@ class Incident(Base):
     identity: Mapped[str] = mapped_column(String(200))
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16))
-    alertname: Mapped[str] = mapped_column(String(200))
-    severity: Mapped[str | None] = mapped_column(String(100))
+    alertname: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str | None] = mapped_column(Text)
     labels: Mapped[dict[str, Any]]
     annotations: Mapped[dict[str, Any]]
     starts_at: Mapped[datetime]
