@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from lumen_bridge.api.silences import REPLAYER
+from lumen_bridge.keys import REPLAYER
 from lumen_bridge.app import create_app
 from lumen_bridge.clock import system_clock
 from lumen_bridge.keys import SESSIONS

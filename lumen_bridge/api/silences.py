@@ -35,7 +35,6 @@ from lumen_bridge.store.models import Silence
 
 log = structlog.get_logger("lumen_bridge.silences")
 
-REPLAYER = web.AppKey("replayer", Replayer)
 DEFAULT_STATES = (SilenceState.ACTIVE, SilenceState.PENDING)
 
 
@@ -102,7 +101,7 @@ async def create(request: web.Request) -> web.Response:
             comment=spec.comment,
             now=now,
         )
-    request.app[REPLAYER].wake()
+    request.app[keys.REPLAYER].wake()
     return _json(_view(silence, request), status=201)
 
 
@@ -140,7 +139,7 @@ async def expire(request: web.Request) -> web.Response:
         silence = await silences.expire(session, silence_id, now)
     if silence is None:
         raise ApiError(404, f"no silence {silence_id}")
-    replayer = request.app[REPLAYER]
+    replayer = request.app[keys.REPLAYER]
     try:
         await replayer.replay_expired(now)
     except SQLAlchemyError as exc:  # the silence has ended; the watcher replays it later
@@ -158,7 +157,7 @@ async def replay_watcher(app: web.Application) -> AsyncIterator[None]:
             worker.wake()
 
     replayer = Replayer(app[keys.PIPELINE], app[keys.CLOCK], on_queued=wake_outbox)
-    app[REPLAYER] = replayer
+    app[keys.REPLAYER] = replayer
     task = asyncio.create_task(replayer.run(), name="silence-watcher")
     yield
     task.cancel()

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen_bridge.payload import Alert
-from lumen_bridge.store.models import CURRENT, Incident, Silence
+from lumen_bridge.store.models import CURRENT, Incident
 
 Key = tuple[str, str]
 """(receiver, identity)"""
@@ -92,9 +92,3 @@ async def lock(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, Incident
             for incident in (await session.scalars(statement)).all():
                 found[(incident.receiver, incident.identity)] = incident
     return found
-
-
-async def active_silences(session: AsyncSession, now: datetime) -> Sequence[Silence]:
-    """Silences in force at ``now``."""
-    statement = select(Silence).where(Silence.starts_at <= now, Silence.ends_at > now)
-    return (await session.scalars(statement)).all()
