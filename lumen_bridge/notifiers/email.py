@@ -12,12 +12,14 @@ to the pages sent before for the same incidents (``In-Reply-To``, ``References``
 
 from __future__ import annotations
 
+import itertools
 import socket
 import ssl
 from dataclasses import dataclass
+from email.charset import QP, Charset
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
@@ -34,6 +36,9 @@ DETAILED = 10  # alerts shown in full
 LISTED = 500  # alerts listed at all (one line each after the detailed ones)
 SUBJECT_MAX = 200
 REFERENCES_MAX = 10
+
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("lumen_bridge", "templates"),
@@ -62,8 +67,18 @@ _ENV.globals["link"] = _link
 
 
 def _subject(value: str) -> str:
-    """The ``Subject`` value as is when ASCII, else RFC 2047-encoded UTF-8, folded."""
-    return value if value.isascii() else Header(value, "utf-8", header_name="Subject").encode()
+    """The ``Subject`` value, its non-ASCII words RFC 2047-encoded as UTF-8, folded."""
+    header = Header(header_name="Subject")
+    for ascii_, words in itertools.groupby(value.split(" "), key=str.isascii):
+        header.append(" ".join(words), "us-ascii" if ascii_ else "utf-8")
+    return header.encode()
+
+
+def _text(subtype: str, content: str) -> MIMENonMultipart:
+    """A UTF-8 text part, quoted-printable: ASCII (names, labels, links) stays legible."""
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(content, charset=_UTF8_QP)
+    return part
 
 
 def message_id(earlier: Earlier, domain: str) -> str:
@@ -169,8 +184,8 @@ class EmailNotifier:
             message["In-Reply-To"] = ids[-1]
             message["References"] = " ".join(refs)
         message["Auto-Submitted"] = "auto-generated"
-        message.attach(MIMEText(_ENV.get_template("page.txt").render(context), "plain", "utf-8"))
-        message.attach(MIMEText(_ENV.get_template("page.html").render(context), "html", "utf-8"))
+        message.attach(_text("plain", _ENV.get_template("page.txt").render(context)))
+        message.attach(_text("html", _ENV.get_template("page.html").render(context)))
         return message
 
     async def send(self, delivery: Delivery) -> Result:
