@@ -110,12 +110,32 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
         asyncio.run(_pg(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
-def metric(port: int, name: str) -> float:
-    """One sample of the bridge's /metrics (0 when absent)."""
+def metrics(port: int, *names: str) -> list[float]:
+    """Samples of the bridge's /metrics, from one scrape (0 when absent)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
-    match = re.search(rf"^{re.escape(name)} ([\d.e+]+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
+    values = []
+    for name in names:
+        match = re.search(rf"^{re.escape(name)} ([\d.e+]+)$", text, re.M)
+        values.append(float(match.group(1)) if match else 0.0)
+    return values
+
+
+def metric(port: int, name: str) -> float:
+    """One sample of the bridge's /metrics (0 when absent)."""
+    [value] = metrics(port, name)
+    return value
+
+
+def settled_metrics(port: int, *names: str) -> list[float]:
+    """Like :func:`metrics`, once two scrapes 0.2 s apart agree (the bridge is idle)."""
+    previous = metrics(port, *names)
+    while True:
+        time.sleep(0.2)
+        current = metrics(port, *names)
+        if current == previous:
+            return current
+        previous = current
 
 
 def peak_rss_mb(pid: int) -> float:

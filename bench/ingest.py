@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import FIXTURE, TOKEN, bridge, database, free_port, metric, process
+from common import FIXTURE, TOKEN, bridge, database, free_port, process, settled_metrics
 
 HERE = Path(__file__).parent
 
@@ -137,8 +137,11 @@ def main() -> None:
                     port = free_port()
                     with bridge(url, port):
                         b_rps, b_p99, total, bad = wrk(port, script, args.seconds, args.connections)
-                        ok = metric(port, 'lumen_bridge_webhook_requests_total{code="200"}')
-                        alerts = metric(port, 'lumen_bridge_alerts_received_total{status="firing"}')
+                        ok, alerts = settled_metrics(
+                            port,
+                            'lumen_bridge_webhook_requests_total{code="200"}',
+                            'lumen_bridge_alerts_received_total{status="firing"}',
+                        )
                 # wrk stops mid-request: the bridge may have answered a few it never counted.
                 correct = ok >= total - bad and alerts == 2 * ok and bad == 0
                 ratio = b_rps / c_rps

@@ -12,22 +12,37 @@ from lumen_bridge.api.errors import error_middleware
 from lumen_bridge.clock import Clock, system_clock
 from lumen_bridge.config import Settings
 from lumen_bridge.delivery import delivery_context
-from lumen_bridge.keys import CLOCK, ENGINE, HEAD_REVISION, METRICS, PIPELINE, SESSIONS, SETTINGS
+from lumen_bridge.keys import (
+    CLOCK,
+    ENGINE,
+    HEAD_REVISION,
+    INGEST,
+    METRICS,
+    PIPELINE,
+    SESSIONS,
+    SETTINGS,
+)
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline
+from lumen_bridge.pipeline.batch import GroupCommit
 from lumen_bridge.store import migrate
-from lumen_bridge.store.db import create_engine, session_factory
+from lumen_bridge.store.db import create_engine, is_sqlite, session_factory
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    """Apply migrations, then open the engine; dispose of it on shutdown."""
+    """Apply migrations, open the engine and start the group-commit writers; stop them after."""
     settings = app[SETTINGS]
     await asyncio.to_thread(migrate.upgrade, settings.database.url)
     engine = create_engine(settings.database)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
     app[PIPELINE] = Pipeline(settings, app[SESSIONS])
+    # SQLite has one writer anyway; PostgreSQL takes a few batches at once.
+    writers = 1 if is_sqlite(settings.database.url) else max(1, settings.database.pool_size // 2)
+    app[INGEST] = GroupCommit(app[PIPELINE], writers=writers)
+    app[INGEST].start()
     yield
+    await app[INGEST].stop()
     await engine.dispose()
 
 

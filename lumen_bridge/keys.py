@@ -10,6 +10,7 @@ from lumen_bridge.config import Settings
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.outbox import OutboxWorker
 from lumen_bridge.pipeline import Pipeline
+from lumen_bridge.pipeline.batch import GroupCommit
 from lumen_bridge.pipeline.replay import Replayer
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -18,6 +19,7 @@ METRICS = web.AppKey("metrics", Metrics)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 PIPELINE = web.AppKey("pipeline", Pipeline)
+INGEST = web.AppKey("ingest", GroupCommit)
 HEAD_REVISION = web.AppKey("head_revision", str)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 REPLAYER = web.AppKey("replayer", Replayer)

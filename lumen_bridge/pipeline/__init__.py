@@ -1,6 +1,7 @@
 """The webhook pipeline: route → dedup → suppress → enqueue, in one transaction.
 
-:meth:`Pipeline.run` is the whole flow for one webhook delivery. Every alert is
+:meth:`Pipeline.run` is the whole flow for one webhook delivery (:meth:`Pipeline.run_many`
+for several, in one transaction: see :mod:`lumen_bridge.pipeline.batch`). Every alert is
 stored (an ``alert_events`` row, and its incident updated) and every notification
 decided is written to the outbox in the same transaction, so the 200 answer means
 all of it is durable. Conflicts between concurrent deliveries are settled by the
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -39,6 +40,9 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
 _MAX_TRANSACTION_TRIES = 5
 
 T = TypeVar("T")
+
+Delivery = tuple[WebhookPayload, datetime]
+"""One webhook payload and the moment it was received."""
 
 
 class Outcome(enum.StrEnum):
@@ -110,8 +114,13 @@ class Pipeline:
 
     async def run(self, payload: WebhookPayload, now: datetime) -> Summary:
         """Process one webhook delivery received at ``now``; return after the commit."""
+        [summary] = await self.run_many([(payload, now)])
+        return summary
+
+    async def run_many(self, deliveries: Sequence[Delivery]) -> list[Summary]:
+        """Process several deliveries, in order, in one transaction; one summary each."""
         return await in_transaction(
-            self.sessions, lambda session: self._process(session, payload, now)
+            self.sessions, lambda session: self._process(session, deliveries)
         )
 
     async def suppression(self, session: AsyncSession, now: datetime) -> Suppression:
@@ -124,33 +133,38 @@ class Pipeline:
         )
 
     async def _process(
-        self, session: AsyncSession, payload: WebhookPayload, now: datetime
-    ) -> Summary:
-        summary = Summary(alerts=len(payload.alerts))
-        pairs: list[tuple[Alert, Route]] = []
+        self, session: AsyncSession, deliveries: Sequence[Delivery]
+    ) -> list[Summary]:
+        summaries = [Summary(alerts=len(payload.alerts)) for payload, _ in deliveries]
+        pairs: list[tuple[int, Alert, Route]] = []
         events: list[dict[str, Any]] = []
-        for alert in payload.alerts:
-            routes = self.router.route(alert.labels)
-            pairs.extend((alert, route) for route in routes)
-            if not routes:
-                summary.outcomes[Outcome.IGNORED] += 1
-                events.append(_event(alert, now, None, None, Outcome.IGNORED, "unrouted"))
+        for index, (payload, now) in enumerate(deliveries):
+            for alert in payload.alerts:
+                routes = self.router.route(alert.labels)
+                pairs.extend((index, alert, route) for route in routes)
+                if not routes:
+                    summaries[index].outcomes[Outcome.IGNORED] += 1
+                    events.append(_event(alert, now, None, None, Outcome.IGNORED, "unrouted"))
 
         claimed = await incidents.claim(
             session,
             [
-                incidents.incident_row(route.receiver.name, alert, now, payload.external_url)
-                for alert, route in pairs
+                incidents.incident_row(
+                    route.receiver.name, alert, deliveries[i][1], deliveries[i][0].external_url
+                )
+                for i, alert, route in pairs
             ],
         )
         current = await incidents.lock(
-            session, ((route.receiver.name, alert.identity) for alert, route in pairs)
+            session, ((route.receiver.name, alert.identity) for _, alert, route in pairs)
         )
         fresh = {key for key, incident in current.items() if incident.id in claimed}
-        suppression = await self.suppression(session, now)
+        suppression = await self.suppression(session, max(now for _, now in deliveries))
 
-        queued: list[Queued] = []
-        for alert, route in pairs:
+        queued: list[list[Queued]] = [[] for _ in deliveries]
+        for index, alert, route in pairs:
+            payload, now = deliveries[index]
+            summary = summaries[index]
             key = (route.receiver.name, alert.identity)
             incident = current[key]
             decision = decide(
@@ -171,14 +185,15 @@ class Pipeline:
                 summary.suppressed_by[held_by] += 1
             elif outcome is Outcome.QUEUED:
                 assert decision.action is not None
-                queued.append(notify(route.receiver, incident, decision.action, now))
+                queued[index].append(notify(route.receiver, incident, decision.action, now))
             events.append(_event(alert, now, incident.id, route.receiver.name, outcome, reason))
 
         if events:
             await session.execute(insert(AlertEvent), events)
-        session.add_all(build_notifications(queued, now))
+        for (_, now), decided in zip(deliveries, queued, strict=True):
+            session.add_all(build_notifications(decided, now))
         await session.flush()
-        return summary
+        return summaries
 
 
 async def _replace(

@@ -1,0 +1,73 @@
+"""Group commit: concurrent webhooks share transactions, each still gets its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from lumen_bridge.keys import PIPELINE
+from lumen_bridge.pipeline import Delivery, Summary
+from tests.conftest import auth, payload, post
+from tests.helpers import count_events, notifications
+
+
+def count_transactions(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the size of every batch the pipeline commits."""
+    pipeline = client.app[PIPELINE]
+    original = pipeline.run_many
+    sizes: list[int] = []
+
+    async def counting(deliveries: Sequence[Delivery]) -> list[Summary]:
+        sizes.append(len(deliveries))
+        return await original(deliveries)
+
+    monkeypatch.setattr(pipeline, "run_many", counting)
+    return sizes
+
+
+async def test_concurrent_webhooks_share_transactions(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = count_transactions(client, monkeypatch)
+    bodies = [payload(fingerprint=f"fp-{i}", n=1 + i % 3) for i in range(30)]
+    answers = await asyncio.gather(*(post(client, body) for body in bodies))
+    assert [a["alerts"] for a in answers] == [len(b["alerts"]) for b in bodies]
+    assert all(a["queued"] == a["alerts"] for a in answers)
+    assert sum(sizes) == 30
+    assert len(sizes) < 30  # some webhooks were committed together
+    assert await count_events(client) == sum(len(b["alerts"]) for b in bodies)
+    # still one e-mail per webhook delivery, not one per batch
+    assert len(await notifications(client)) == 30
+
+
+async def test_twins_in_one_batch_notify_once(client: TestClient[Any, Any]) -> None:
+    body = payload(n=2)
+    answers = await asyncio.gather(*(post(client, body) for _ in range(10)))
+    assert sum(a["queued"] for a in answers) == 2
+    assert sum(a["deduplicated"] for a in answers) == 18
+
+
+async def test_a_failing_webhook_does_not_fail_its_batch(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = client.app[PIPELINE]
+    original = pipeline.run_many
+
+    async def refuses_poison(deliveries: Sequence[Delivery]) -> list[Summary]:
+        if any(p.group_key == "poison" for p, _ in deliveries):
+            raise ValueError("cannot store this one")
+        return await original(deliveries)
+
+    monkeypatch.setattr(pipeline, "run_many", refuses_poison)
+    poison = payload(fingerprint="bad") | {"groupKey": "poison"}
+    good = [payload(fingerprint=f"good-{i}") for i in range(8)]
+    responses = await asyncio.gather(
+        client.post("/webhook", json=poison, headers=auth()),
+        *(client.post("/webhook", json=body, headers=auth()) for body in good),
+    )
+    assert [r.status for r in responses] == [500] + [200] * 8
+    assert len(await notifications(client)) == 8
