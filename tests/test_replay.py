@@ -11,10 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from lumen_bridge.keys import REPLAYER
 from lumen_bridge.app import create_app
 from lumen_bridge.clock import system_clock
-from lumen_bridge.keys import SESSIONS
+from lumen_bridge.keys import REPLAYER, SESSIONS
 from lumen_bridge.store.models import Silence
 from tests.conftest import AppFactory, FakeClock, make_settings, payload, post
 from tests.helpers import incidents, item_actions, notifications
