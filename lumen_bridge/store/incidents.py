@@ -61,9 +61,7 @@ async def claim(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[in
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(Incident)
-        .on_conflict_do_nothing(
-            index_elements=["receiver", "identity"], index_where=CURRENT
-        )
+        .on_conflict_do_nothing(index_elements=["receiver", "identity"], index_where=CURRENT)
         .returning(Incident.id)
     )
     ordered = sorted(rows, key=lambda r: (r["receiver"], r["identity"]))
