@@ -18,7 +18,6 @@ import asyncio
 import copy
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 from aiosmtpd.controller import Controller
+from common import free_port
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -37,13 +37,6 @@ from lumen_bridge.store.models import DeliveryAttempt, Notification
 
 FIXTURE = Path(__file__).parent.parent / "tests" / "fixtures" / "firing_page.json"
 PG_ADMIN = os.environ.get("LUMEN_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Sink:
@@ -189,7 +182,7 @@ async def stages(url: str, warmup: int) -> dict[str, list[float]]:
 
 
 def summary(values: list[float]) -> str:
-    q = statistics.quantiles(values, n=100)
+    q = statistics.quantiles(values, n=100, method="inclusive")
     return f"p50 {q[49]:.1f} ms  p90 {q[89]:.1f} ms  p99 {q[98]:.1f} ms  max {max(values):.1f} ms"
 
 

@@ -162,34 +162,30 @@ class EmailReceiver(_Model):
         return bool(self.to)
 
 
-class TicketReceiver(_Model):
+class _HttpReceiver(_Model):
+    """A receiver that POSTs JSON to a URL, with an optional bearer token."""
+
+    name: str
+    url: OptionalStr = None
+    token: OptionalSecret = None
+    timeout: Duration = timedelta(seconds=10)
+
+    @property
+    def has_destination(self) -> bool:
+        """Whether notifications for this receiver can go anywhere."""
+        return self.url is not None
+
+
+class TicketReceiver(_HttpReceiver):
     """One ticket per incident through the ticket system's webhook."""
 
-    name: str
     type: Literal["ticket"]
-    url: OptionalStr = None
-    token: OptionalSecret = None
-    timeout: Duration = timedelta(seconds=10)
-
-    @property
-    def has_destination(self) -> bool:
-        """Whether notifications for this receiver can go anywhere."""
-        return self.url is not None
 
 
-class WebhookReceiver(_Model):
+class WebhookReceiver(_HttpReceiver):
     """A generic webhook; without a URL the receiver only records."""
 
-    name: str
     type: Literal["webhook"]
-    url: OptionalStr = None
-    token: OptionalSecret = None
-    timeout: Duration = timedelta(seconds=10)
-
-    @property
-    def has_destination(self) -> bool:
-        """Whether notifications for this receiver can go anywhere."""
-        return self.url is not None
 
 
 Receiver = Annotated[EmailReceiver | TicketReceiver | WebhookReceiver, Field(discriminator="type")]

@@ -7,7 +7,6 @@ import email
 import email.policy
 import gc
 import json
-import socket
 import ssl
 import subprocess
 import threading
@@ -24,16 +23,10 @@ from aiohttp.test_utils import TestServer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.procs import free_port
+
 SMTP_USER = "lumen"
 SMTP_PASS = "s3cret-pass"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def eventually(

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,52 +19,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from lumen_bridge.store import migrate
 from lumen_bridge.store.models import Base
 from tests.conftest import ALERT_TOKEN, payload
-
-EXE = [sys.executable, "-m", "lumen_bridge"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextmanager
-def serve(cwd: Path, env: dict[str, str], *args: str) -> Iterator[str]:
-    """Run `lumen-bridge serve` until the block ends; yield its base URL once it is live."""
-    port = free_port()
-    log = cwd / f"serve-{port}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*EXE, "serve", "--port", str(port), *args],
-            cwd=cwd,
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"serve exited {process.returncode}: {log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("serve did not start within 30 s") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+from tests.procs import BRIDGE, free_port, serve
 
 
 def test_refuses_public_address_without_tokens(tmp_path: Path) -> None:
     result = subprocess.run(
-        [*EXE, "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        [*BRIDGE, "serve", "--host", "0.0.0.0", "--port", str(free_port())],
         cwd=tmp_path,
         env={**os.environ, "LUMEN_ALERT_TOKEN": "x", "LUMEN_ADMIN_TOKEN": ""},
         capture_output=True,
@@ -99,7 +55,7 @@ def test_insecure_overrides_and_serves_from_any_directory(tmp_path: Path) -> Non
 def test_db_upgrade_command(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     result = subprocess.run(
-        [*EXE, "db", "upgrade"],
+        [*BRIDGE, "db", "upgrade"],
         cwd=tmp_path,
         env={**os.environ, "LUMEN_DATABASE_URL": url},
         capture_output=True,
@@ -113,7 +69,7 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
 
 def test_db_upgrade_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     result = subprocess.run(
-        [*EXE, "db", "upgrade"],
+        [*BRIDGE, "db", "upgrade"],
         cwd=tmp_path,
         env={**os.environ, "LUMEN_DATABASE_URL": "postgresql+asyncpg://u:secretpw@127.0.0.1:9/x"},
         capture_output=True,

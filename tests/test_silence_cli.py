@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -19,17 +16,10 @@ import pytest
 
 from lumen_bridge.cli import main
 from tests.conftest import ALERT_TOKEN, payload
+from tests.procs import BRIDGE, serve
 from tests.test_silence_api import NOWHERE
 
 ADMIN = "cli-admin-token"
-BRIDGE = [sys.executable, "-m", "lumen_bridge"]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _http(method: str, url: str, body: Any = None, token: str = ADMIN) -> Any:
@@ -46,38 +36,14 @@ def _http(method: str, url: str, body: Any = None, token: str = ADMIN) -> Any:
 @contextmanager
 def bridge(workdir: Path) -> Iterator[str]:
     """A `lumen-bridge serve` on a free port with its own SQLite file; yields its URL when ready."""
-    port = _port()
-    url = f"http://127.0.0.1:{port}"
     env = {
-        **os.environ,
         **NOWHERE,
         "LUMEN_ADMIN_TOKEN": ADMIN,
         "LUMEN_ALERT_TOKEN": ALERT_TOKEN,
         "LUMEN_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bridge.db'}",
     }
-    log = workdir / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [*BRIDGE, "serve", "--port", str(port)],
-            cwd=workdir,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, f"serve exited: {log.read_text()}"
-            try:
-                _http("GET", f"{url}/readyz")
-                break
-            except (OSError, urllib.error.URLError):
-                assert time.monotonic() < deadline, f"serve not ready in 30 s: {log.read_text()}"
-                time.sleep(0.05)
+    with serve(workdir, env) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
 
 
 Cli = Callable[..., tuple[int, str, str]]

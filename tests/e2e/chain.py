@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -34,19 +33,14 @@ from typing import Any, TypeVar
 import yaml
 from aiosmtpd.controller import Controller
 
+from tests.procs import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "monitoring" / "prometheus" / "rules"
 ALERTMANAGER_CONFIG = REPO / "monitoring" / "alertmanager" / "alertmanager.yml"
 TOKEN = "e2e-alert-token"
 ADMIN = "e2e-admin-token"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def binary(*names: str) -> str:
