@@ -63,6 +63,26 @@ def process(argv: list[str], env: dict[str, str], port: int, ready: str) -> Iter
         proc.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def listening(argv: list[str], port: int, timeout: float = 30) -> Iterator[None]:
+    """Run ``argv`` until the block ends, once something accepts connections on ``port``."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{argv[0]} did not listen on {port}") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def config_with_body_limit(workdir: Path, limit: int) -> Path:
     """The shipped configuration with another ``server.max_body_bytes``."""
     text = (REPO / "config" / "lumen-bridge.yaml").read_text()

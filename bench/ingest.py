@@ -4,6 +4,7 @@ Runs wrk (Debian's package) with a Lua script that posts a 2-alert Alertmanager
 payload, alternating the ceiling (bench/ceiling.py) and lumen-bridge, and prints
 requests/s, p99 latency and the ratio to the ceiling of the same round. After each
 bridge run it checks that the bridge counted exactly the alerts wrk got 200s for.
+Pages go to an aiosmtpd sink in its own process, so the outbox drains as in production.
 
     python bench/ingest.py                     # SQLite, hit and miss, 3 rounds of 10 s
     python bench/ingest.py --db postgres --rounds 2 --seconds 5
@@ -24,7 +25,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import FIXTURE, TOKEN, bridge, database, free_port, process, settled_metrics
+from common import (
+    FIXTURE,
+    TOKEN,
+    bridge,
+    database,
+    free_port,
+    listening,
+    process,
+    settled_metrics,
+)
 
 HERE = Path(__file__).parent
 
@@ -133,9 +143,20 @@ def main() -> None:
                     [sys.executable, str(HERE / "ceiling.py"), str(port)], {}, port, "/webhook"
                 ):
                     c_rps, c_p99, _, _ = wrk(port, script, args.seconds, args.connections)
-                with database(args.db, workdir) as url:
+                smtp = free_port()
+                sink = [
+                    sys.executable,
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-c",
+                    "aiosmtpd.handlers.Sink",
+                    "-l",
+                    f"127.0.0.1:{smtp}",
+                ]
+                with database(args.db, workdir) as url, listening(sink, smtp):
                     port = free_port()
-                    with bridge(url, port):
+                    with bridge(url, port, SMTP_PORT=str(smtp)):
                         b_rps, b_p99, total, bad = wrk(port, script, args.seconds, args.connections)
                         ok, alerts = settled_metrics(
                             port,

@@ -146,7 +146,7 @@ class Pipeline:
                     summaries[index].outcomes[Outcome.IGNORED] += 1
                     events.append(_event(alert, now, None, None, Outcome.IGNORED, "unrouted"))
 
-        claimed = await incidents.claim(
+        current, fresh = await incidents.current(
             session,
             [
                 incidents.incident_row(
@@ -155,10 +155,6 @@ class Pipeline:
                 for i, alert, route in pairs
             ],
         )
-        current = await incidents.lock(
-            session, ((route.receiver.name, alert.identity) for _, alert, route in pairs)
-        )
-        fresh = {key for key, incident in current.items() if incident.id in claimed}
         suppression = await self.suppression(session, max(now for _, now in deliveries))
 
         queued: list[list[Queued]] = [[] for _ in deliveries]

@@ -1,10 +1,10 @@
-"""Incident repository: claim and lock the current incident of each alert identity.
+"""Incident repository: find, lock or create the current incident of each alert identity.
 
-Concurrency comes from the database. ``claim`` inserts a row for every key that has
-no current incident, ``ON CONFLICT DO NOTHING`` against the partial unique index, in
-key order; ``lock`` then selects the current rows ``FOR UPDATE`` (PostgreSQL; SQLite
-transactions are ``BEGIN IMMEDIATE`` and so already exclusive). Whoever comes second
-waits, then sees the first one's committed decision.
+Concurrency comes from the database. :func:`current` selects the existing current
+incidents ``FOR UPDATE`` (PostgreSQL; SQLite transactions are ``BEGIN IMMEDIATE`` and
+so already exclusive), then inserts the missing ones ``ON CONFLICT DO NOTHING`` against
+the partial unique index, in key order. Whoever comes second waits, then sees the first
+one's committed incident.
 """
 
 from __future__ import annotations
@@ -53,20 +53,42 @@ def incident_row(receiver: str, alert: Alert, now: datetime, external_url: str) 
     }
 
 
-async def claim(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[int]:
-    """Insert the rows whose key has no current incident; return the ids inserted."""
+async def current(
+    session: AsyncSession, rows: Sequence[dict[str, Any]]
+) -> tuple[dict[Key, Incident], set[Key]]:
+    """The current incident of every row's key, locked; and the keys whose incident is new.
+
+    Existing incidents are locked first; a row is inserted only for the keys that had
+    none (its first row per key). A key that a concurrent transaction inserted meanwhile
+    (PostgreSQL) is then locked like the others, after that transaction committed.
+    """
+    first_rows: dict[Key, dict[str, Any]] = {}
+    for row in rows:
+        first_rows.setdefault((row["receiver"], row["identity"]), row)
+    found = await lock(session, first_rows)
+    missing = [row for key, row in first_rows.items() if key not in found]
+    inserted = await _insert_new(session, missing)
+    fresh = {(incident.receiver, incident.identity) for incident in inserted}
+    found.update({(incident.receiver, incident.identity): incident for incident in inserted})
+    lost_race = [key for key in first_rows if key not in found]
+    if lost_race:
+        found.update(await lock(session, lost_race))
+    return found, fresh
+
+
+async def _insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Incident]:
+    """Insert the rows whose key has no current incident; return the incidents inserted."""
     if not rows:
-        return set()
+        return []
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(Incident)
         .on_conflict_do_nothing(index_elements=["receiver", "identity"], index_where=CURRENT)
-        .returning(Incident.id)
+        .returning(Incident)
     )
     ordered = sorted(rows, key=lambda r: (r["receiver"], r["identity"]))
-    result = await session.execute(statement, ordered)
-    return set(result.scalars().all())
+    return list((await session.scalars(statement, ordered)).all())
 
 
 async def lock(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, Incident]:
