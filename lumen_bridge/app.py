@@ -26,7 +26,7 @@ from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline
 from lumen_bridge.pipeline.batch import GroupCommit
 from lumen_bridge.store import migrate
-from lumen_bridge.store.db import create_engine, is_sqlite, session_factory
+from lumen_bridge.store.db import Transactions, create_engine, is_sqlite, session_factory
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -36,13 +36,15 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(settings.database)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
-    app[PIPELINE] = Pipeline(settings, app[SESSIONS])
+    transactions = Transactions(settings.database, engine)
+    app[PIPELINE] = Pipeline(settings, app[SESSIONS], transactions)
     # SQLite has one writer anyway; PostgreSQL takes a few batches at once.
     writers = 1 if is_sqlite(settings.database.url) else max(1, settings.database.pool_size // 2)
     app[INGEST] = GroupCommit(app[PIPELINE], writers=writers)
     app[INGEST].start()
     yield
     await app[INGEST].stop()
+    transactions.close()
     await engine.dispose()
 
 

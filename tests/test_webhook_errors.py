@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from lumen_bridge.config import DatabaseConfig
 from lumen_bridge.keys import PIPELINE
+from lumen_bridge.store.db import Transactions
 from tests.conftest import ALERT_TOKEN, AppFactory, auth, fixture, payload
 from tests.helpers import count_events, incidents
 
@@ -109,15 +111,16 @@ async def test_422_json_that_is_not_an_object(
 async def test_503_when_the_database_cannot_take_the_write(
     client: TestClient[Any, Any], nothing_stored: None
 ) -> None:
-    dead = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    unreachable = DatabaseConfig(url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    dead = create_async_engine(unreachable.url)
     pipeline = client.app[PIPELINE]
-    working = pipeline.sessions
-    pipeline.sessions = async_sessionmaker(dead)
+    working = pipeline.transactions
+    pipeline.transactions = Transactions(unreachable, dead)
     try:
         response = await client.post("/webhook", json=payload(), headers=auth())
         await expect_error(response, 503)
     finally:
-        pipeline.sessions = working
+        pipeline.transactions = working
         await dead.dispose()
 
 

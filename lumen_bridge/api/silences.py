@@ -115,7 +115,9 @@ async def list_silences(request: web.Request) -> web.Response:
         raise ApiError(400, "state must be active, pending or expired") from None
     now = request.app[keys.CLOCK]()
     async with request.app[keys.SESSIONS]() as session:
-        found = [s for state in states for s in await silences.in_state(session, state, now)]
+        found = [
+            s for state in states for s in await session.run_sync(silences.in_state, state, now)
+        ]
     return _json([_view(s, request) for s in found])
 
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from lumen_bridge.config import EmailReceiver, Settings, TicketReceiver, WebhookReceiver
 from lumen_bridge.matchers import from_api
@@ -31,13 +32,10 @@ from lumen_bridge.pipeline.route import Route, Router
 from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
 from lumen_bridge.silences import SilenceState
 from lumen_bridge.store import incidents, silences
+from lumen_bridge.store.db import MAX_TRANSACTION_TRIES, Transactions, is_retryable
 from lumen_bridge.store.models import AlertEvent, Incident
 
 __all__ = ["Outcome", "Pipeline", "Summary", "in_transaction", "notify"]
-
-# PostgreSQL: serialization failure, deadlock, unique violation (a twin won the race).
-_RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
-_MAX_TRANSACTION_TRIES = 5
 
 T = TypeVar("T")
 
@@ -67,21 +65,16 @@ class Summary:
         return {"alerts": self.alerts} | {o.value: self.outcomes[o] for o in Outcome}
 
 
-def _retryable(exc: DBAPIError) -> bool:
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return sqlstate in _RETRYABLE_SQLSTATES
-
-
 async def in_transaction(
     sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
 ) -> T:
     """Run ``work`` in one transaction; retry it from the start when it lost a race."""
-    for attempt in range(1, _MAX_TRANSACTION_TRIES + 1):
+    for attempt in range(1, MAX_TRANSACTION_TRIES + 1):
         try:
             async with sessions() as session, session.begin():
                 return await work(session)
         except DBAPIError as exc:
-            if attempt == _MAX_TRANSACTION_TRIES or not _retryable(exc):
+            if attempt == MAX_TRANSACTION_TRIES or not is_retryable(exc):
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -107,10 +100,16 @@ def notify(
 class Pipeline:
     """Decides and records what each alert of a webhook means."""
 
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        transactions: Transactions,
+    ) -> None:
         self.router = Router(settings)
         self.flag = settings.suppression.flag
         self.sessions = sessions
+        self.transactions = transactions
 
     async def run(self, payload: WebhookPayload, now: datetime) -> Summary:
         """Process one webhook delivery received at ``now``; return after the commit."""
@@ -119,22 +118,18 @@ class Pipeline:
 
     async def run_many(self, deliveries: Sequence[Delivery]) -> list[Summary]:
         """Process several deliveries, in order, in one transaction; one summary each."""
-        return await in_transaction(
-            self.sessions, lambda session: self._process(session, deliveries)
-        )
+        return await self.transactions.run(lambda session: self._process(session, deliveries))
 
-    async def suppression(self, session: AsyncSession, now: datetime) -> Suppression:
+    def suppression(self, session: Session, now: datetime) -> Suppression:
         """The flag and the silences in force at ``now``."""
-        active = await silences.in_state(session, SilenceState.ACTIVE, now)
+        active = silences.in_state(session, SilenceState.ACTIVE, now)
         matcher_lists = [s.matchers for s in active]
         return Suppression(
             flag=self.flag or any(not matchers for matchers in matcher_lists),
             silences=[[from_api(m) for m in matchers] for matchers in matcher_lists if matchers],
         )
 
-    async def _process(
-        self, session: AsyncSession, deliveries: Sequence[Delivery]
-    ) -> list[Summary]:
+    def _process(self, session: Session, deliveries: Sequence[Delivery]) -> list[Summary]:
         summaries = [Summary(alerts=len(payload.alerts)) for payload, _ in deliveries]
         pairs: list[tuple[int, Alert, Route]] = []
         events: list[dict[str, Any]] = []
@@ -146,7 +141,7 @@ class Pipeline:
                     summaries[index].outcomes[Outcome.IGNORED] += 1
                     events.append(_event(alert, now, None, None, Outcome.IGNORED, "unrouted"))
 
-        current, fresh = await incidents.current(
+        current, fresh = incidents.current(
             session,
             [
                 incidents.incident_row(
@@ -155,7 +150,7 @@ class Pipeline:
                 for i, alert, route in pairs
             ],
         )
-        suppression = await self.suppression(session, max(now for _, now in deliveries))
+        suppression = self.suppression(session, max(now for _, now in deliveries))
 
         queued: list[list[Queued]] = [[] for _ in deliveries]
         for index, alert, route in pairs:
@@ -171,7 +166,7 @@ class Pipeline:
                 route.reopen_window,
             )
             if decision.new_incident and key not in fresh:
-                incident = await _replace(session, incident, route, alert, now, payload)
+                incident = _replace(session, incident, route, alert, now, payload)
                 current[key] = incident
             fresh.discard(key)
             held_by = suppression.reason(alert.labels)
@@ -185,15 +180,15 @@ class Pipeline:
             events.append(_event(alert, now, incident.id, route.receiver.name, outcome, reason))
 
         if events:
-            await session.execute(insert(AlertEvent), events)
+            session.execute(insert(AlertEvent), events)
         for (_, now), decided in zip(deliveries, queued, strict=True):
             session.add_all(build_notifications(decided, now))
-        await session.flush()
+        session.flush()
         return summaries
 
 
-async def _replace(
-    session: AsyncSession,
+def _replace(
+    session: Session,
     old: Incident,
     route: Route,
     alert: Alert,
@@ -202,10 +197,10 @@ async def _replace(
 ) -> Incident:
     """Retire ``old`` and start a new incident for the same key (case 8)."""
     old.is_current = False
-    await session.flush()
+    session.flush()
     new = Incident(**incidents.incident_row(route.receiver.name, alert, now, payload.external_url))
     session.add(new)
-    await session.flush()
+    session.flush()
     return new
 
 

@@ -99,7 +99,7 @@ class Replayer:
 
     async def _release_held(self, session: AsyncSession, now: datetime) -> list[Queued]:
         """Notify each held incident that nothing holds at ``now``, locked and re-checked."""
-        suppression = await self.pipeline.suppression(session, now)
+        suppression = await session.run_sync(self.pipeline.suppression, now)
         held_labels = (await session.scalars(select(Incident.labels).where(*_HELD))).all()
         if all(suppression.reason(labels) is not None for labels in held_labels):
             return []  # nothing to release: lock nothing

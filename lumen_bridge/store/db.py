@@ -1,16 +1,31 @@
-"""Engine creation: SQLite in WAL mode with exclusive write transactions, or asyncpg."""
+"""Engines and transactions: SQLite in WAL mode with exclusive write transactions, or asyncpg."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session
 
 from lumen_bridge.config import DatabaseConfig
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# PostgreSQL: serialization failure, deadlock, unique violation (a twin won the race).
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
+MAX_TRANSACTION_TRIES = 5
+T = TypeVar("T")
 
 
 def is_sqlite(url: str) -> bool:
@@ -18,20 +33,12 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(config: DatabaseConfig) -> AsyncEngine:
-    """Create the async engine for ``config``.
+def _sqlite_setup(engine: Engine) -> None:
+    """WAL, durable commits, and ``BEGIN IMMEDIATE`` so a transaction holds the write lock
+    from its start: two connections (or processes) then take turns instead of failing
+    with "database is locked"."""
 
-    SQLite gets one connection (SQLite has one writer anyway), WAL, and ``BEGIN
-    IMMEDIATE`` so that a transaction holds the write lock from its start: two
-    processes on one file then serialize instead of failing with "database is locked".
-    """
-    if not is_sqlite(config.url):
-        return create_async_engine(
-            config.url, pool_size=config.pool_size, max_overflow=0, pool_pre_ping=True
-        )
-    engine = create_async_engine(config.url, pool_size=1, max_overflow=0)
-
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
@@ -41,13 +48,77 @@ def create_engine(config: DatabaseConfig) -> AsyncEngine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+
+def create_engine(config: DatabaseConfig) -> AsyncEngine:
+    """Create the async engine for ``config`` (SQLite: one connection, it has one writer)."""
+    if not is_sqlite(config.url):
+        return create_async_engine(
+            config.url, pool_size=config.pool_size, max_overflow=0, pool_pre_ping=True
+        )
+    engine = create_async_engine(config.url, pool_size=1, max_overflow=0)
+    _sqlite_setup(engine.sync_engine)
     return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def is_retryable(exc: DBAPIError) -> bool:
+    """Whether ``exc`` means the transaction lost a race and may simply be run again."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate in _RETRYABLE_SQLSTATES
+
+
+class Transactions:
+    """Runs synchronous database work in one transaction, retried when it lost a race.
+
+    On PostgreSQL the work runs on the async engine (``AsyncSession.run_sync``). On
+    SQLite, where every statement through aiosqlite is a round trip to its thread and
+    back through a busy event loop, the whole transaction runs in one worker thread on
+    a synchronous connection: one round trip for the lot.
+    """
+
+    def __init__(self, config: DatabaseConfig, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sync: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if is_sqlite(config.url):
+            url = config.url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1)
+            self._sync = create_sync_engine(
+                url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False}
+            )
+            _sqlite_setup(self._sync)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="lumen-sqlite")
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """Run ``work(session)`` in one transaction and commit; return its result."""
+        for attempt in range(1, MAX_TRANSACTION_TRIES + 1):
+            try:
+                if self._sync is not None:
+                    loop = asyncio.get_running_loop()
+                    return await loop.run_in_executor(self._thread, self._run_sync, work)
+                session = AsyncSession(self.engine, expire_on_commit=False)
+                async with session, session.begin():
+                    return await session.run_sync(work)
+            except DBAPIError as exc:
+                if attempt == MAX_TRANSACTION_TRIES or not is_retryable(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run_sync(self, work: Callable[[Session], T]) -> T:
+        assert self._sync is not None
+        with Session(self._sync, expire_on_commit=False) as session, session.begin():
+            return work(session)
+
+    def close(self) -> None:
+        """Release the SQLite thread and connection."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._sync is not None:
+            self._sync.dispose()

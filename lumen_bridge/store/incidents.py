@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from lumen_bridge.payload import Alert
 from lumen_bridge.store.models import CURRENT, Incident
@@ -53,8 +53,8 @@ def incident_row(receiver: str, alert: Alert, now: datetime, external_url: str) 
     }
 
 
-async def current(
-    session: AsyncSession, rows: Sequence[dict[str, Any]]
+def current(
+    session: Session, rows: Sequence[dict[str, Any]]
 ) -> tuple[dict[Key, Incident], set[Key]]:
     """The current incident of every row's key, locked; and the keys whose incident is new.
 
@@ -65,18 +65,18 @@ async def current(
     first_rows: dict[Key, dict[str, Any]] = {}
     for row in rows:
         first_rows.setdefault((row["receiver"], row["identity"]), row)
-    found = await lock(session, first_rows)
+    found = lock(session, first_rows)
     missing = [row for key, row in first_rows.items() if key not in found]
-    inserted = await _insert_new(session, missing)
+    inserted = _insert_new(session, missing)
     fresh = {(incident.receiver, incident.identity) for incident in inserted}
     found.update({(incident.receiver, incident.identity): incident for incident in inserted})
     lost_race = [key for key in first_rows if key not in found]
     if lost_race:
-        found.update(await lock(session, lost_race))
+        found.update(lock(session, lost_race))
     return found, fresh
 
 
-async def _insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Incident]:
+def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> list[Incident]:
     """Insert the rows whose key has no current incident; return the incidents inserted."""
     if not rows:
         return []
@@ -88,10 +88,10 @@ async def _insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
         .returning(Incident)
     )
     ordered = sorted(rows, key=lambda r: (r["receiver"], r["identity"]))
-    return list((await session.scalars(statement, ordered)).all())
+    return list(session.scalars(statement, ordered).all())
 
 
-async def lock(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, Incident]:
+def lock(session: Session, keys: Iterable[Key]) -> dict[Key, Incident]:
     """Load the current incident of every key, locked until the transaction ends."""
     by_receiver: dict[str, list[str]] = {}
     for receiver, identity in sorted(set(keys)):
@@ -109,6 +109,6 @@ async def lock(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, Incident
                 .order_by(Incident.id)
                 .with_for_update()
             )
-            for incident in (await session.scalars(statement)).all():
+            for incident in session.scalars(statement).all():
                 found[(incident.receiver, incident.identity)] = incident
     return found

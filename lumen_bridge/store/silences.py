@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from lumen_bridge.silences import SilenceState, expiry
 from lumen_bridge.store.models import Silence
@@ -55,7 +56,7 @@ async def get(session: AsyncSession, silence_id: str) -> Silence | None:
     return await session.get(Silence, silence_id)
 
 
-async def in_state(session: AsyncSession, state: SilenceState, now: datetime) -> Sequence[Silence]:
+def in_state(session: Session, state: SilenceState, now: datetime) -> Sequence[Silence]:
     """Silences in ``state`` at ``now``: active by end, pending by start, expired latest first."""
     statement = select(Silence)
     if state is SilenceState.ACTIVE:
@@ -72,7 +73,7 @@ async def in_state(session: AsyncSession, state: SilenceState, now: datetime) ->
             .order_by(Silence.ends_at.desc(), Silence.id)
             .limit(MAX_EXPIRED)
         )
-    return (await session.scalars(statement)).all()
+    return session.scalars(statement).all()
 
 
 async def expire(session: AsyncSession, silence_id: str, now: datetime) -> Silence | None:
