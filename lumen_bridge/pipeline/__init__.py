@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -32,12 +31,10 @@ from lumen_bridge.pipeline.route import Route, Router
 from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
 from lumen_bridge.silences import SilenceState
 from lumen_bridge.store import incidents, silences
-from lumen_bridge.store.db import MAX_TRANSACTION_TRIES, Transactions, is_retryable
+from lumen_bridge.store.db import Transactions
 from lumen_bridge.store.models import AlertEvent, Incident
 
-__all__ = ["Outcome", "Pipeline", "Summary", "in_transaction", "notify"]
-
-T = TypeVar("T")
+__all__ = ["Delivery", "Outcome", "Pipeline", "Summary", "notify"]
 
 Delivery = tuple[WebhookPayload, datetime]
 """One webhook payload and the moment it was received."""
@@ -63,20 +60,6 @@ class Summary:
     def as_json(self) -> dict[str, int]:
         """The body of the 200 answer."""
         return {"alerts": self.alerts} | {o.value: self.outcomes[o] for o in Outcome}
-
-
-async def in_transaction(
-    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
-) -> T:
-    """Run ``work`` in one transaction; retry it from the start when it lost a race."""
-    for attempt in range(1, MAX_TRANSACTION_TRIES + 1):
-        try:
-            async with sessions() as session, session.begin():
-                return await work(session)
-        except DBAPIError as exc:
-            if attempt == MAX_TRANSACTION_TRIES or not is_retryable(exc):
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def notify(

@@ -29,11 +29,11 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from lumen_bridge.clock import Clock
 from lumen_bridge.payload import Alert
-from lumen_bridge.pipeline import Pipeline, in_transaction, notify
+from lumen_bridge.pipeline import Pipeline, notify
 from lumen_bridge.pipeline.dedup import Action, decide
 from lumen_bridge.pipeline.enqueue import Queued, build_notifications
 from lumen_bridge.pipeline.route import Route
@@ -77,18 +77,16 @@ class Replayer:
     async def replay_expired(self, now: datetime) -> int:
         """Handle every silence ended by ``now`` and release every held incident that nothing
         holds any more; return how many notifications were queued."""
-        queued = await in_transaction(
-            self.pipeline.sessions, lambda session: self._replay(session, now)
-        )
+        queued = await self.pipeline.transactions.run(lambda session: self._replay(session, now))
         if queued and self.on_queued is not None:
             self.on_queued()
         return queued
 
-    async def _replay(self, session: AsyncSession, now: datetime) -> int:
-        claimed = await silences.claim_ended(session, now)
-        queued = await self._release_held(session, now)
+    def _replay(self, session: Session, now: datetime) -> int:
+        claimed = silences.claim_ended(session, now)
+        queued = self._release_held(session, now)
         session.add_all(build_notifications(queued, now))
-        await session.flush()
+        session.flush()
         if claimed or queued:
             log.info(
                 "silences ended",
@@ -97,13 +95,13 @@ class Replayer:
             )
         return len(queued)
 
-    async def _release_held(self, session: AsyncSession, now: datetime) -> list[Queued]:
+    def _release_held(self, session: Session, now: datetime) -> list[Queued]:
         """Notify each held incident that nothing holds at ``now``, locked and re-checked."""
-        suppression = await session.run_sync(self.pipeline.suppression, now)
-        held_labels = (await session.scalars(select(Incident.labels).where(*_HELD))).all()
+        suppression = self.pipeline.suppression(session, now)
+        held_labels = session.scalars(select(Incident.labels).where(*_HELD)).all()
         if all(suppression.reason(labels) is not None for labels in held_labels):
             return []  # nothing to release: lock nothing
-        held = await session.scalars(
+        held = session.scalars(
             select(Incident)
             .where(*_HELD)
             .order_by(Incident.receiver, Incident.identity)

@@ -88,18 +88,16 @@ async def expire(session: AsyncSession, silence_id: str, now: datetime) -> Silen
     return silence
 
 
-async def claim_ended(session: AsyncSession, now: datetime) -> list[str]:
+def claim_ended(session: Session, now: datetime) -> list[str]:
     """Mark every silence that has ended by ``now`` and is not yet replayed; return their ids."""
-    ended = (
-        await session.scalars(
-            select(Silence.id)
-            .where(Silence.ends_at <= now, Silence.replayed_at.is_(None))
-            .order_by(Silence.id)
-        )
+    ended = session.scalars(
+        select(Silence.id)
+        .where(Silence.ends_at <= now, Silence.replayed_at.is_(None))
+        .order_by(Silence.id)
     ).all()
     claimed = []
     for silence_id in ended:
-        result = await session.execute(
+        result = session.execute(
             update(Silence)
             .where(Silence.id == silence_id, Silence.replayed_at.is_(None))
             .values(replayed_at=now)
