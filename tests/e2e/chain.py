@@ -153,14 +153,18 @@ def alertmanager_config(target: Path, webhook_url: str, token_file: Path) -> Pat
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
 
     def retime(route: dict[str, Any]) -> None:
-        for key, value in (("group_wait", "1s"), ("group_interval", "2s")):
+        # repeat_interval 3s: Alertmanager re-sends firing alerts often, so the bridge's
+        # own deduplication (not Alertmanager's) is what keeps pages to one.
+        for key, value in (
+            ("group_wait", "1s"),
+            ("group_interval", "2s"),
+            ("repeat_interval", "3s"),
+        ):
             if key in route:
                 route[key] = value
         for child in route.get("routes", []):
             retime(child)
 
-    config["route"]["group_wait"] = "1s"
-    config["route"]["group_interval"] = "2s"
     retime(config["route"])
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
