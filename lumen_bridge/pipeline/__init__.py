@@ -29,10 +29,9 @@ from lumen_bridge.pipeline.dedup import Action, Decision, Reason, decide
 from lumen_bridge.pipeline.enqueue import Queued, build_notifications
 from lumen_bridge.pipeline.route import Route, Router
 from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
-from lumen_bridge.silences import SilenceState
 from lumen_bridge.store import incidents, silences
 from lumen_bridge.store.db import Transactions
-from lumen_bridge.store.models import AlertEvent, Incident
+from lumen_bridge.store.models import AlertEvent, Base, Incident
 
 __all__ = ["Delivery", "Outcome", "Pipeline", "Summary", "notify"]
 
@@ -105,8 +104,7 @@ class Pipeline:
 
     def suppression(self, session: Session, now: datetime) -> Suppression:
         """The flag and the silences in force at ``now``."""
-        active = silences.in_state(session, SilenceState.ACTIVE, now)
-        matcher_lists = [s.matchers for s in active]
+        matcher_lists = silences.active_matchers(session, now)
         return Suppression(
             flag=self.flag or any(not matchers for matchers in matcher_lists),
             silences=[[from_api(m) for m in matchers] for matchers in matcher_lists if matchers],
@@ -162,8 +160,8 @@ class Pipeline:
                 queued[index].append(notify(route.receiver, incident, decision.action, now))
             events.append(_event(alert, now, incident.id, route.receiver.name, outcome, reason))
 
-        if events:
-            session.execute(insert(AlertEvent), events)
+        if events:  # Core, not the ORM's bulk path: these rows are never read back here
+            session.execute(insert(Base.metadata.tables[AlertEvent.__tablename__]), events)
         for (_, now), decided in zip(deliveries, queued, strict=True):
             session.add_all(build_notifications(decided, now))
         session.flush()
@@ -201,12 +199,20 @@ def _apply(
         return Outcome.IGNORED, decision.reason.value
 
     incident.last_seen = now
-    incident.labels = dict(alert.labels)
-    incident.annotations = dict(alert.annotations)
-    incident.generator_url = alert.generator_url or incident.generator_url
-    incident.alertmanager_url = payload.external_url or incident.alertmanager_url
-    incident.group_key = payload.group_key
-    incident.ends_at = alert.ends_at
+    # A repeat rarely changes these: assigning only what differs keeps the ORM's
+    # change tracking, and the UPDATE, small.
+    if incident.labels != alert.labels:
+        incident.labels = dict(alert.labels)
+    if incident.annotations != alert.annotations:
+        incident.annotations = dict(alert.annotations)
+    if alert.generator_url and incident.generator_url != alert.generator_url:
+        incident.generator_url = alert.generator_url
+    if payload.external_url and incident.alertmanager_url != payload.external_url:
+        incident.alertmanager_url = payload.external_url
+    if incident.group_key != payload.group_key:
+        incident.group_key = payload.group_key
+    if incident.ends_at != alert.ends_at:
+        incident.ends_at = alert.ends_at
     if decision.new_episode:
         incident.status = "firing"
         incident.resolved_at = None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -56,13 +56,21 @@ async def get(session: AsyncSession, silence_id: str) -> Silence | None:
     return await session.get(Silence, silence_id)
 
 
+def active_matchers(session: Session, now: datetime) -> list[list[dict[str, Any]]]:
+    """The matchers of every silence active at ``now`` (the ``ACTIVE`` test of :func:`in_state`)."""
+    statement = select(Silence.matchers).where(*_active_at(now))
+    return list(session.scalars(statement).all())
+
+
+def _active_at(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    return Silence.starts_at <= now, Silence.ends_at > now
+
+
 def in_state(session: Session, state: SilenceState, now: datetime) -> Sequence[Silence]:
     """Silences in ``state`` at ``now``: active by end, pending by start, expired latest first."""
     statement = select(Silence)
     if state is SilenceState.ACTIVE:
-        statement = statement.where(Silence.starts_at <= now, Silence.ends_at > now).order_by(
-            Silence.ends_at, Silence.id
-        )
+        statement = statement.where(*_active_at(now)).order_by(Silence.ends_at, Silence.id)
     elif state is SilenceState.PENDING:
         statement = statement.where(Silence.starts_at > now, Silence.ends_at > now).order_by(
             Silence.starts_at, Silence.id
