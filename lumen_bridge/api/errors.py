@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 log = structlog.get_logger("lumen_bridge.api")
 
@@ -43,6 +43,15 @@ class ApiError(Exception):
     def response(self) -> web.Response:
         """The JSON answer for this error."""
         return json_error(self.status, self.message, self.details)
+
+
+def invalid_body(exc: ValidationError, what: str) -> ApiError:
+    """400 when the body is not JSON at all, else 422 listing every problem."""
+    errors = exc.errors(include_input=False, include_url=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        return ApiError(400, "body is not valid JSON")
+    details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]
+    return ApiError(422, f"not a valid {what}", details)
 
 
 def require_bearer(request: web.Request, token: SecretStr | None) -> None:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from lumen_bridge import keys
-from lumen_bridge.api.errors import ApiError, require_bearer
+from lumen_bridge.api.errors import ApiError, invalid_body, require_bearer
 from lumen_bridge.pipeline.replay import Replayer
 from lumen_bridge.silences import (
     GettableSilence,
@@ -84,11 +84,7 @@ async def create(request: web.Request) -> web.Response:
         spec = PostableSilence.model_validate_json(body)
         starts_at, ends_at = spec.window(now)
     except ValidationError as exc:
-        errors = exc.errors(include_input=False, include_url=False)
-        if any(e["type"] == "json_invalid" for e in errors):
-            raise ApiError(400, "body is not valid JSON") from exc
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]
-        raise ApiError(422, "not a valid silence", details) from exc
+        raise invalid_body(exc, "silence") from exc
     except InvalidSilence as exc:
         raise ApiError(422, "not a valid silence", exc.details) from exc
     async with request.app[keys.SESSIONS]() as session, session.begin():

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from lumen_bridge import keys
-from lumen_bridge.api.errors import ApiError, require_bearer
+from lumen_bridge.api.errors import ApiError, invalid_body, require_bearer
 from lumen_bridge.payload import WebhookPayload
 from lumen_bridge.pipeline import Outcome
 
@@ -47,11 +47,7 @@ async def _receive(request: web.Request) -> web.Response:
     try:
         payload = WebhookPayload.model_validate_json(body)
     except ValidationError as exc:
-        errors = exc.errors(include_input=False, include_url=False)
-        if any(e["type"] == "json_invalid" for e in errors):
-            raise ApiError(400, "body is not valid JSON") from exc
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]
-        raise ApiError(422, "not a valid Alertmanager webhook (version 4)", details) from exc
+        raise invalid_body(exc, "Alertmanager webhook (version 4)") from exc
 
     try:
         summary = await app[keys.INGEST].submit(payload, received_at)

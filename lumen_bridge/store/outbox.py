@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen_bridge.notifiers import Delivery, Earlier
@@ -167,11 +167,7 @@ async def finish(session: AsyncSession, claimed: Delivery, outcome: Outcome) -> 
     delivered = outcome.status is OutboxStatus.DELIVERED
     result = await session.execute(
         update(Notification)
-        .where(
-            Notification.id == claimed.id,
-            Notification.status == OutboxStatus.IN_FLIGHT,
-            Notification.attempts == claimed.attempt,
-        )
+        .where(*_still_ours(claimed))
         .values(
             status=outcome.status,
             next_attempt_at=outcome.next_attempt_at,
@@ -183,15 +179,20 @@ async def finish(session: AsyncSession, claimed: Delivery, outcome: Outcome) -> 
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _still_ours(claimed: Delivery) -> tuple[ColumnElement[bool], ...]:
+    """The row is still in flight under this claim (the attempt number is the fencing token)."""
+    return (
+        Notification.id == claimed.id,
+        Notification.status == OutboxStatus.IN_FLIGHT,
+        Notification.attempts == claimed.attempt,
+    )
+
+
 async def release(session: AsyncSession, claimed: Delivery, now: datetime) -> None:
     """Give an unfinished claim back (graceful shutdown): pending again, the attempt undone."""
     await session.execute(
         update(Notification)
-        .where(
-            Notification.id == claimed.id,
-            Notification.status == OutboxStatus.IN_FLIGHT,
-            Notification.attempts == claimed.attempt,
-        )
+        .where(*_still_ours(claimed))
         .values(
             status=OutboxStatus.PENDING,
             lease_until=None,
