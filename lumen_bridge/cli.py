@@ -8,16 +8,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import structlog
-from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from lumen_bridge import __version__, exporter, silence_cli
-from lumen_bridge.app import create_app
 from lumen_bridge.config import ConfigError, Settings, load_settings, resolve_config_path
-from lumen_bridge.logs import configure_logging
-from lumen_bridge.store import migrate
+
+# The server and the migrations are imported by the commands that use them, so that the
+# pipeline's `emit-metrics` and the `silence` client start quickly.
 
 EXAMPLES = """\
 examples:
@@ -75,6 +73,12 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    import structlog
+    from aiohttp import web
+
+    from lumen_bridge.app import create_app
+    from lumen_bridge.logs import configure_logging
+
     configure_logging(settings.log)
     log = structlog.get_logger("lumen_bridge")
     log.info(
@@ -94,6 +98,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
+    from lumen_bridge.store import migrate
+
     settings = _settings(args)
     url = settings.database.url
     try:
