@@ -122,34 +122,23 @@ class Pipeline:
                     summaries[index].outcomes[Outcome.IGNORED] += 1
                     events.append(_event(alert, now, None, None, Outcome.IGNORED, "unrouted"))
 
-        current, fresh = incidents.current(
-            session,
-            [
-                incidents.incident_row(
-                    route.receiver.name, alert, deliveries[i][1], deliveries[i][0].external_url
-                )
-                for i, alert, route in pairs
-            ],
+        current = incidents.lock(
+            session, ((route.receiver.name, alert.identity) for _, alert, route in pairs)
         )
         suppression = self.suppression(session, max(now for _, now in deliveries))
 
+        decided: list[tuple[Alert, datetime, Incident, str, Outcome, str]] = []
         queued: list[list[Queued]] = [[] for _ in deliveries]
         for index, alert, route in pairs:
             payload, now = deliveries[index]
             summary = summaries[index]
             key = (route.receiver.name, alert.identity)
-            incident = current[key]
-            decision = decide(
-                None if key in fresh else incident,
-                alert,
-                now,
-                route.dedup_window,
-                route.reopen_window,
-            )
-            if decision.new_incident and key not in fresh:
-                incident = _replace(session, incident, route, alert, now, payload)
+            incident = current.get(key)
+            decision = decide(incident, alert, now, route.dedup_window, route.reopen_window)
+            if decision.new_incident:
+                incident = _open(session, incident, route, alert, now, payload)
                 current[key] = incident
-            fresh.discard(key)
+            assert incident is not None
             held_by = suppression.reason(alert.labels)
             outcome, reason = _apply(incident, alert, decision, route, held_by, now, payload)
             summary.outcomes[outcome] += 1
@@ -158,30 +147,38 @@ class Pipeline:
             elif outcome is Outcome.QUEUED:
                 assert decision.action is not None
                 queued[index].append(notify(route.receiver, incident, decision.action, now))
-            events.append(_event(alert, now, incident.id, route.receiver.name, outcome, reason))
+            decided.append((alert, now, incident, route.receiver.name, outcome, reason))
 
+        # New incidents get their ids here. Two replicas inserting the same key at once:
+        # the partial unique index makes the second wait, then fail; its whole transaction
+        # is retried (store.db.Transactions) and then finds the first one's incident.
+        session.flush()
+        events += [
+            _event(alert, now, incident.id, receiver, outcome, reason)
+            for alert, now, incident, receiver, outcome, reason in decided
+        ]
         if events:  # Core, not the ORM's bulk path: these rows are never read back here
             session.execute(insert(Base.metadata.tables[AlertEvent.__tablename__]), events)
-        for (_, now), decided in zip(deliveries, queued, strict=True):
-            session.add_all(build_notifications(decided, now))
+        for (_, now), notifications in zip(deliveries, queued, strict=True):
+            session.add_all(build_notifications(notifications, now))
         session.flush()
         return summaries
 
 
-def _replace(
+def _open(
     session: Session,
-    old: Incident,
+    old: Incident | None,
     route: Route,
     alert: Alert,
     now: datetime,
     payload: WebhookPayload,
 ) -> Incident:
-    """Retire ``old`` and start a new incident for the same key (case 8)."""
-    old.is_current = False
-    session.flush()
+    """Start a new incident for ``alert`` (cases 1 and 8), retiring ``old`` if there is one."""
+    if old is not None:
+        old.is_current = False
+        session.flush()  # before the new row: one current incident per key, always
     new = Incident(**incidents.incident_row(route.receiver.name, alert, now, payload.external_url))
     session.add(new)
-    session.flush()
     return new
 
 

@@ -1,20 +1,19 @@
-"""Incident repository: find, lock or create the current incident of each alert identity.
+"""Incident repository: the current incident of each alert identity, locked.
 
-Concurrency comes from the database. :func:`current` selects the existing current
-incidents ``FOR UPDATE`` (PostgreSQL; SQLite transactions are ``BEGIN IMMEDIATE`` and
-so already exclusive), then inserts the missing ones ``ON CONFLICT DO NOTHING`` against
-the partial unique index, in key order. Whoever comes second waits, then sees the first
-one's committed incident.
+Concurrency comes from the database. :func:`lock` selects the current incidents
+``FOR UPDATE`` in id order (PostgreSQL; SQLite transactions are ``BEGIN IMMEDIATE`` and
+so already exclusive). A key with no current incident gets a new row; the partial
+unique index on current incidents makes a concurrent second insert of the same key
+wait and fail, and its transaction is retried (see :mod:`lumen_bridge.store.db`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from lumen_bridge.payload import Alert
@@ -51,44 +50,6 @@ def incident_row(receiver: str, alert: Alert, now: datetime, external_url: str) 
         "alertmanager_url": external_url,
         "group_key": "",
     }
-
-
-def current(
-    session: Session, rows: Sequence[dict[str, Any]]
-) -> tuple[dict[Key, Incident], set[Key]]:
-    """The current incident of every row's key, locked; and the keys whose incident is new.
-
-    Existing incidents are locked first; a row is inserted only for the keys that had
-    none (its first row per key). A key that a concurrent transaction inserted meanwhile
-    (PostgreSQL) is then locked like the others, after that transaction committed.
-    """
-    first_rows: dict[Key, dict[str, Any]] = {}
-    for row in rows:
-        first_rows.setdefault((row["receiver"], row["identity"]), row)
-    found = lock(session, first_rows)
-    missing = [row for key, row in first_rows.items() if key not in found]
-    inserted = _insert_new(session, missing)
-    fresh = {(incident.receiver, incident.identity) for incident in inserted}
-    found.update({(incident.receiver, incident.identity): incident for incident in inserted})
-    lost_race = [key for key in first_rows if key not in found]
-    if lost_race:
-        found.update(lock(session, lost_race))
-    return found, fresh
-
-
-def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> list[Incident]:
-    """Insert the rows whose key has no current incident; return the incidents inserted."""
-    if not rows:
-        return []
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(Incident)
-        .on_conflict_do_nothing(index_elements=["receiver", "identity"], index_where=CURRENT)
-        .returning(Incident)
-    )
-    ordered = sorted(rows, key=lambda r: (r["receiver"], r["identity"]))
-    return list(session.scalars(statement, ordered).all())
 
 
 def lock(session: Session, keys: Iterable[Key]) -> dict[Key, Incident]:
