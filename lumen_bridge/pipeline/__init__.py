@@ -1,7 +1,7 @@
 """The webhook pipeline: route → dedup → suppress → enqueue, in one transaction.
 
-:meth:`Pipeline.run` is the whole flow for one webhook delivery (:meth:`Pipeline.run_many`
-for several, in one transaction: see :mod:`lumen_bridge.pipeline.batch`). Every alert is
+:meth:`Pipeline.run_many` is the whole flow for the webhook deliveries that
+:mod:`lumen_bridge.pipeline.batch` commits together, in one transaction. Every alert is
 stored (an ``alert_events`` row, and its incident updated) and every notification
 decided is written to the outbox in the same transaction, so the 200 answer means
 all of it is durable. Conflicts between concurrent deliveries are settled by the
@@ -92,11 +92,6 @@ class Pipeline:
         self.flag = settings.suppression.flag
         self.sessions = sessions
         self.transactions = transactions
-
-    async def run(self, payload: WebhookPayload, now: datetime) -> Summary:
-        """Process one webhook delivery received at ``now``; return after the commit."""
-        [summary] = await self.run_many([(payload, now)])
-        return summary
 
     async def run_many(self, deliveries: Sequence[Delivery]) -> list[Summary]:
         """Process several deliveries, in order, in one transaction; one summary each."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,7 +45,7 @@ class GroupCommit:
         self.pipeline = pipeline
         self.writers = writers
         self.max_alerts = max_alerts
-        self._waiting: list[_Waiting] = []
+        self._waiting: deque[_Waiting] = deque()
         self._in_flight = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -76,7 +77,7 @@ class GroupCommit:
         while self._waiting and (
             not batch or alerts + len(self._waiting[0].payload.alerts) <= self.max_alerts
         ):
-            item = self._waiting.pop(0)
+            item = self._waiting.popleft()
             batch.append(item)
             alerts += len(item.payload.alerts)
         return batch
