@@ -86,7 +86,14 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(__version__).set(1)
-        for status in ("firing", "resolved"):
-            self.alerts_received.labels(status)
-        for reason in ("flag", "silence"):
-            self.alerts_suppressed.labels(reason)
+        # The webhook handler's children, looked up once (labels() costs a lock and a hash).
+        self.received = {s: self.alerts_received.labels(s) for s in ("firing", "resolved")}
+        self.suppressed_by = {r: self.alerts_suppressed.labels(r) for r in ("flag", "silence")}
+        self._answers: dict[int, Counter] = {}
+
+    def answered(self, status: int) -> None:
+        """Count one webhook answered with HTTP ``status``."""
+        child = self._answers.get(status)
+        if child is None:
+            child = self._answers[status] = self.webhook_requests.labels(str(status))
+        child.inc()

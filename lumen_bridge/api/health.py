@@ -47,7 +47,9 @@ async def metrics(request: web.Request) -> web.Response:
             pipeline = app[keys.PIPELINE]
             now = app[keys.CLOCK]()
             stats = await read_stats(session, now)
-            suppression = await session.run_sync(pipeline.suppression, now)
+            suppression = await session.run_sync(
+                lambda sync: pipeline.suppression(sync.connection(), now)
+            )
     except Exception as exc:  # a scrape must not fail with the database: gauges keep old values
         log.warning("cannot refresh gauges from the database", error=type(exc).__name__)
     else:

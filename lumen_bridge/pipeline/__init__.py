@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from lumen_bridge.config import EmailReceiver, Settings, TicketReceiver, WebhookReceiver
 from lumen_bridge.matchers import from_api
@@ -29,9 +28,12 @@ from lumen_bridge.pipeline.dedup import Action, Decision, Reason, decide
 from lumen_bridge.pipeline.enqueue import Queued, build_notifications
 from lumen_bridge.pipeline.route import Route, Router
 from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
-from lumen_bridge.store import incidents, silences
+from lumen_bridge.store import incidents, outbox, silences
 from lumen_bridge.store.db import Transactions
-from lumen_bridge.store.models import AlertEvent, Base, Incident
+from lumen_bridge.store.incidents import IncidentRecord
+from lumen_bridge.store.models import AlertEvent, Base
+
+_INSERT_EVENTS = insert(Base.metadata.tables[AlertEvent.__tablename__])
 
 __all__ = ["Delivery", "Outcome", "Pipeline", "Summary", "notify"]
 
@@ -48,22 +50,23 @@ class Outcome(enum.StrEnum):
     IGNORED = "ignored"
 
 
-@dataclass
+@dataclass(slots=True)
 class Summary:
     """The webhook answer, plus what the metrics need."""
 
     alerts: int
-    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    outcomes: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in Outcome})
+    statuses: Counter[str] = field(default_factory=Counter)
     suppressed_by: Counter[SuppressedBy] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, int]:
         """The body of the 200 answer."""
-        return {"alerts": self.alerts} | {o.value: self.outcomes[o] for o in Outcome}
+        return {"alerts": self.alerts, **self.outcomes}
 
 
 def notify(
     receiver: EmailReceiver | TicketReceiver | WebhookReceiver,
-    incident: Incident,
+    incident: IncidentRecord,
     action: Action,
     now: datetime,
 ) -> Queued:
@@ -95,21 +98,22 @@ class Pipeline:
 
     async def run_many(self, deliveries: Sequence[Delivery]) -> list[Summary]:
         """Process several deliveries, in order, in one transaction; one summary each."""
-        return await self.transactions.run(lambda session: self._process(session, deliveries))
+        return await self.transactions.run(lambda connection: self._process(connection, deliveries))
 
-    def suppression(self, session: Session, now: datetime) -> Suppression:
+    def suppression(self, connection: Connection, now: datetime) -> Suppression:
         """The flag and the silences in force at ``now``."""
-        matcher_lists = silences.active_matchers(session, now)
+        matcher_lists = silences.active_matchers(connection, now)
         return Suppression(
             flag=self.flag or any(not matchers for matchers in matcher_lists),
             silences=[[from_api(m) for m in matchers] for matchers in matcher_lists if matchers],
         )
 
-    def _process(self, session: Session, deliveries: Sequence[Delivery]) -> list[Summary]:
+    def _process(self, connection: Connection, deliveries: Sequence[Delivery]) -> list[Summary]:
         summaries = [Summary(alerts=len(payload.alerts)) for payload, _ in deliveries]
         pairs: list[tuple[int, Alert, Route]] = []
         events: list[dict[str, Any]] = []
         for index, (payload, now) in enumerate(deliveries):
+            summaries[index].statuses.update(alert.status for alert in payload.alerts)
             for alert in payload.alerts:
                 routes = self.router.route(alert.labels)
                 pairs.extend((index, alert, route) for route in routes)
@@ -118,11 +122,12 @@ class Pipeline:
                     events.append(_event(alert, now, None, None, Outcome.IGNORED, "unrouted"))
 
         current = incidents.lock(
-            session, ((route.receiver.name, alert.identity) for _, alert, route in pairs)
+            connection, ((route.receiver.name, alert.identity) for _, alert, route in pairs)
         )
-        suppression = self.suppression(session, max(now for _, now in deliveries))
+        suppression = self.suppression(connection, max(now for _, now in deliveries))
 
-        decided: list[tuple[Alert, datetime, Incident, str, Outcome, str]] = []
+        decided: list[tuple[Alert, datetime, IncidentRecord, str, Outcome, str]] = []
+        touched: dict[int, IncidentRecord] = {}
         queued: list[list[Queued]] = [[] for _ in deliveries]
         for index, alert, route in pairs:
             payload, now = deliveries[index]
@@ -130,10 +135,14 @@ class Pipeline:
             key = (route.receiver.name, alert.identity)
             incident = current.get(key)
             decision = decide(incident, alert, now, route.dedup_window, route.reopen_window)
-            if decision.new_incident:
-                incident = _open(session, incident, route, alert, now, payload)
+            if decision.new_incident:  # cases 1 and 8; the old incident, if any, is retired
+                if incident is not None:
+                    incident.is_current = False
+                    touched[id(incident)] = incident
+                incident = incidents.new_record(key[0], alert, now, payload.external_url)
                 current[key] = incident
             assert incident is not None
+            touched[id(incident)] = incident
             held_by = suppression.reason(alert.labels)
             outcome, reason = _apply(incident, alert, decision, route, held_by, now, payload)
             summary.outcomes[outcome] += 1
@@ -147,38 +156,26 @@ class Pipeline:
         # New incidents get their ids here. Two replicas inserting the same key at once:
         # the partial unique index makes the second wait, then fail; its whole transaction
         # is retried (store.db.Transactions) and then finds the first one's incident.
-        session.flush()
+        incidents.save(connection, touched.values())
         events += [
             _event(alert, now, incident.id, receiver, outcome, reason)
             for alert, now, incident, receiver, outcome, reason in decided
         ]
-        if events:  # Core, not the ORM's bulk path: these rows are never read back here
-            session.execute(insert(Base.metadata.tables[AlertEvent.__tablename__]), events)
-        for (_, now), notifications in zip(deliveries, queued, strict=True):
-            session.add_all(build_notifications(notifications, now))
-        session.flush()
+        if events:
+            connection.execute(_INSERT_EVENTS, events)
+        outbox.add(
+            connection,
+            [
+                notification
+                for (_, now), notifications in zip(deliveries, queued, strict=True)
+                for notification in build_notifications(notifications, now)
+            ],
+        )
         return summaries
 
 
-def _open(
-    session: Session,
-    old: Incident | None,
-    route: Route,
-    alert: Alert,
-    now: datetime,
-    payload: WebhookPayload,
-) -> Incident:
-    """Start a new incident for ``alert`` (cases 1 and 8), retiring ``old`` if there is one."""
-    if old is not None:
-        old.is_current = False
-        session.flush()  # before the new row: one current incident per key, always
-    new = Incident(**incidents.incident_row(route.receiver.name, alert, now, payload.external_url))
-    session.add(new)
-    return new
-
-
 def _apply(
-    incident: Incident,
+    incident: IncidentRecord,
     alert: Alert,
     decision: Decision,
     route: Route,
@@ -191,12 +188,11 @@ def _apply(
         return Outcome.IGNORED, decision.reason.value
 
     incident.last_seen = now
-    # A repeat rarely changes these: assigning only what differs keeps the ORM's
-    # change tracking, and the UPDATE, small.
-    if incident.labels != alert.labels:
+    # A repeat rarely changes its labels or annotations: only then are they written again.
+    if incident.labels != alert.labels or incident.annotations != alert.annotations:
         incident.labels = dict(alert.labels)
-    if incident.annotations != alert.annotations:
         incident.annotations = dict(alert.annotations)
+        incident.details_changed = True
     if alert.generator_url and incident.generator_url != alert.generator_url:
         incident.generator_url = alert.generator_url
     if payload.external_url and incident.alertmanager_url != payload.external_url:

@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from lumen_bridge.pipeline.dedup import Action
-from lumen_bridge.store.models import Incident, Notification, NotificationItem, OutboxStatus
+from lumen_bridge.store.incidents import IncidentRecord
+from lumen_bridge.store.models import OutboxStatus
+from lumen_bridge.store.outbox import NewNotification
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,17 +24,17 @@ class Queued:
 
     kind: str
     receiver: str
-    incident: Incident
+    incident: IncidentRecord
     action: Action
     seq: int
 
 
-def dedup_key(incident_id: int) -> str:
+def dedup_key(incident_id: int | None) -> str:
     """The ticket system's stable key of an incident."""
     return f"lumen-{incident_id}"
 
 
-def snapshot(incident: Incident, action: Action) -> dict[str, Any]:
+def snapshot(incident: IncidentRecord, action: Action) -> dict[str, Any]:
     """The alert as the notifier will describe it."""
     return {
         "incident_id": incident.id,
@@ -57,11 +59,11 @@ def _email_action(action: Action) -> str:
     return "resolve" if action is Action.RESOLVE else "firing"
 
 
-def build_notifications(queued: list[Queued], now: datetime) -> list[Notification]:
-    """Group queued decisions into outbox rows (with their items attached)."""
-    groups: dict[tuple[str, str | int, int], list[Queued]] = {}
+def build_notifications(queued: list[Queued], now: datetime) -> list[NewNotification]:
+    """Group queued decisions into outbox rows, each with its items (incidents saved first)."""
+    groups: dict[tuple[str, str | int | None, int], list[Queued]] = {}
     for q in queued:
-        group: tuple[str, str | int, int] = (
+        group: tuple[str, str | int | None, int] = (
             (q.receiver, _email_action(q.action), 0)
             if q.kind == "email"
             else (q.receiver, q.incident.id, q.seq)
@@ -70,24 +72,27 @@ def build_notifications(queued: list[Queued], now: datetime) -> list[Notificatio
     notifications = []
     for members in groups.values():
         first = members[0]
-        notification = Notification(
-            receiver=first.receiver,
-            kind=first.kind,
-            action=_email_action(first.action) if first.kind == "email" else first.action.value,
-            idempotency_key=f"lumen-{first.incident.id}-{first.action.value}-{first.seq}",
-            status=OutboxStatus.PENDING,
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
-        )
-        notification.items = [
-            NotificationItem(
-                incident_id=q.incident.id,
-                seq=q.seq,
-                action=q.action.value,
-                snapshot=snapshot(q.incident, q.action),
-            )
+        row = {
+            "receiver": first.receiver,
+            "kind": first.kind,
+            "action": _email_action(first.action) if first.kind == "email" else first.action.value,
+            "idempotency_key": f"lumen-{first.incident.id}-{first.action.value}-{first.seq}",
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+            "lease_until": None,
+            "delivered_at": None,
+            "last_error": None,
+        }
+        items = [
+            {
+                "incident_id": q.incident.id,
+                "seq": q.seq,
+                "action": q.action.value,
+                "snapshot": snapshot(q.incident, q.action),
+            }
             for q in members
         ]
-        notifications.append(notification)
+        notifications.append(NewNotification(row, items))
     return notifications

@@ -28,8 +28,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from lumen_bridge.clock import Clock
 from lumen_bridge.payload import Alert
@@ -37,18 +36,17 @@ from lumen_bridge.pipeline import Pipeline, notify
 from lumen_bridge.pipeline.dedup import Action, decide
 from lumen_bridge.pipeline.enqueue import Queued, build_notifications
 from lumen_bridge.pipeline.route import Route
-from lumen_bridge.store import silences
-from lumen_bridge.store.models import Incident, IncidentStatus
+from lumen_bridge.store import incidents, outbox, silences
+from lumen_bridge.store.incidents import IncidentRecord
 
 log = structlog.get_logger("lumen_bridge.replay")
 
 SAFETY_INTERVAL = timedelta(minutes=1)
 """The watcher looks at least this often, even when no silence is about to end."""
 RETRY_AFTER_ERROR = timedelta(seconds=5)
-_HELD = (Incident.held, Incident.is_current, Incident.status == IncidentStatus.FIRING)
 
 
-def _last_alert(incident: Incident) -> Alert:
+def _last_alert(incident: IncidentRecord) -> Alert:
     """The incident's alert as last received (what the dedup table decides on)."""
     return Alert.model_validate(
         {
@@ -77,16 +75,18 @@ class Replayer:
     async def replay_expired(self, now: datetime) -> int:
         """Handle every silence ended by ``now`` and release every held incident that nothing
         holds any more; return how many notifications were queued."""
-        queued = await self.pipeline.transactions.run(lambda session: self._replay(session, now))
+        queued = await self.pipeline.transactions.run(
+            lambda connection: self._replay(connection, now)
+        )
         if queued and self.on_queued is not None:
             self.on_queued()
         return queued
 
-    def _replay(self, session: Session, now: datetime) -> int:
-        claimed = silences.claim_ended(session, now)
-        queued = self._release_held(session, now)
-        session.add_all(build_notifications(queued, now))
-        session.flush()
+    def _replay(self, connection: Connection, now: datetime) -> int:
+        claimed = silences.claim_ended(connection, now)
+        released, queued = self._release_held(connection, now)
+        incidents.save(connection, released)
+        outbox.add(connection, build_notifications(queued, now))
         if claimed or queued:
             log.info(
                 "silences ended",
@@ -95,30 +95,29 @@ class Replayer:
             )
         return len(queued)
 
-    def _release_held(self, session: Session, now: datetime) -> list[Queued]:
-        """Notify each held incident that nothing holds at ``now``, locked and re-checked."""
-        suppression = self.pipeline.suppression(session, now)
-        held_labels = session.scalars(select(Incident.labels).where(*_HELD)).all()
+    def _release_held(
+        self, connection: Connection, now: datetime
+    ) -> tuple[list[IncidentRecord], list[Queued]]:
+        """Release each held incident that nothing holds at ``now``, locked and re-checked;
+        return the released incidents and the notifications queued for them."""
+        suppression = self.pipeline.suppression(connection, now)
+        held_labels = incidents.held_labels(connection)
         if all(suppression.reason(labels) is not None for labels in held_labels):
-            return []  # nothing to release: lock nothing
-        held = session.scalars(
-            select(Incident)
-            .where(*_HELD)
-            .order_by(Incident.receiver, Incident.identity)
-            .with_for_update()
-        )
+            return [], []  # nothing to release: lock nothing
+        released: list[IncidentRecord] = []
         queued: list[Queued] = []
-        for incident in held.all():
+        for incident in incidents.held(connection):
             if suppression.reason(incident.labels) is not None:
                 continue
+            released.append(incident)
             decided = self._decide(incident, now)
             if decided is None:
                 incident.held = False  # nothing left to tell, or nobody to tell it to
             else:
                 queued.append(notify(decided[0].receiver, incident, decided[1], now))
-        return queued
+        return released, queued
 
-    def _decide(self, incident: Incident, now: datetime) -> tuple[Route, Action] | None:
+    def _decide(self, incident: IncidentRecord, now: datetime) -> tuple[Route, Action] | None:
         """The incident's route and the action the dedup table decides now, if any."""
         routes = self.pipeline.router.route(incident.labels)
         route = next((r for r in routes if r.receiver.name == incident.receiver), None)

@@ -11,13 +11,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from lumen_bridge.config import DatabaseConfig
 
@@ -78,7 +72,8 @@ def is_retryable(exc: DBAPIError) -> bool:
 class Transactions:
     """Runs synchronous database work in one transaction, retried when it lost a race.
 
-    On PostgreSQL the work runs on the async engine (``AsyncSession.run_sync``). On
+    The work gets a Core connection. On PostgreSQL it runs on the async engine
+    (``AsyncConnection.run_sync``). On
     SQLite, where every statement through aiosqlite is a round trip to its thread and
     back through a busy event loop, the whole transaction runs in one worker thread on
     a synchronous connection: one round trip for the lot.
@@ -96,25 +91,24 @@ class Transactions:
             _sqlite_setup(self._sync)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="lumen-sqlite")
 
-    async def run(self, work: Callable[[Session], T]) -> T:
-        """Run ``work(session)`` in one transaction and commit; return its result."""
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(connection)`` in one transaction and commit; return its result."""
         for attempt in range(1, MAX_TRANSACTION_TRIES + 1):
             try:
                 if self._sync is not None:
                     loop = asyncio.get_running_loop()
                     return await loop.run_in_executor(self._thread, self._run_sync, work)
-                session = AsyncSession(self.engine, expire_on_commit=False)
-                async with session, session.begin():
-                    return await session.run_sync(work)
+                async with self.engine.begin() as connection:
+                    return await connection.run_sync(work)
             except DBAPIError as exc:
                 if attempt == MAX_TRANSACTION_TRIES or not is_retryable(exc):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _run_sync(self, work: Callable[[Session], T]) -> T:
+    def _run_sync(self, work: Callable[[Connection], T]) -> T:
         assert self._sync is not None
-        with Session(self._sync, expire_on_commit=False) as session, session.begin():
-            return work(session)
+        with self._sync.begin() as connection:
+            return work(connection)
 
     def close(self) -> None:
         """Release the SQLite thread and connection."""

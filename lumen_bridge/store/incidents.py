@@ -1,75 +1,166 @@
-"""Incident repository: the current incident of each alert identity, locked.
+"""Incident repository: the current incident of each alert identity, locked, as plain records.
 
 Concurrency comes from the database. :func:`lock` selects the current incidents
 ``FOR UPDATE`` in id order (PostgreSQL; SQLite transactions are ``BEGIN IMMEDIATE`` and
 so already exclusive). A key with no current incident gets a new row; the partial
 unique index on current incidents makes a concurrent second insert of the same key
 wait and fail, and its transaction is retried (see :mod:`lumen_bridge.store.db`).
+
+The webhook path is the hot path of an alert storm, so it works on SQLAlchemy Core
+and :class:`IncidentRecord` (a slotted dataclass), not on ORM objects: one ``SELECT``
+for the batch's keys, one ``executemany`` ``UPDATE`` and one multi-row ``INSERT ...
+RETURNING`` to write them back (:func:`save`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from lumen_bridge.payload import Alert
-from lumen_bridge.store.models import CURRENT, Incident
+from lumen_bridge.store.models import CURRENT, Base, Incident, IncidentStatus
 
 Key = tuple[str, str]
 """(receiver, identity)"""
 
 _CHUNK = 500
+_TABLE = Base.metadata.tables[Incident.__tablename__]
 
 
-def incident_row(receiver: str, alert: Alert, now: datetime, external_url: str) -> dict[str, Any]:
-    """Column values of a new incident for ``alert`` (the dedup stage then decides its state)."""
-    return {
-        "receiver": receiver,
-        "identity": alert.identity,
-        "is_current": True,
-        "status": alert.status,
-        "alertname": alert.alertname,
-        "severity": alert.labels.get("severity"),
-        "labels": dict(alert.labels),
-        "annotations": dict(alert.annotations),
-        "starts_at": alert.starts_at,
-        "ends_at": alert.ends_at,
-        "first_seen": now,
-        "last_seen": now,
-        "resolved_at": None,
-        "occurrences": 0,
-        "last_notified_at": None,
-        "notified": False,
-        "held": False,
-        "notify_seq": 0,
-        "generator_url": alert.generator_url,
-        "alertmanager_url": external_url,
-        "group_key": "",
-    }
+@dataclass(slots=True, eq=False)
+class IncidentRecord:
+    """One row of ``incidents``, decided on in memory and written back by :func:`save`."""
+
+    receiver: str
+    identity: str
+    is_current: bool
+    status: str
+    alertname: str
+    severity: str | None
+    labels: dict[str, Any]
+    annotations: dict[str, Any]
+    starts_at: datetime
+    ends_at: datetime | None
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None
+    occurrences: int
+    last_notified_at: datetime | None
+    notified: bool
+    held: bool
+    notify_seq: int
+    generator_url: str
+    alertmanager_url: str
+    group_key: str
+    id: int | None = None
+    """None until :func:`save` inserts the row."""
+    details_changed: bool = False
+    """The labels or annotations changed: :func:`save` writes them too."""
 
 
-def lock(session: Session, keys: Iterable[Key]) -> dict[Key, Incident]:
+_FIELDS = [f.name for f in dataclasses.fields(IncidentRecord)][:-1]  # the columns
+_SELECT = [_TABLE.c[name] for name in _FIELDS]
+_DETAILS = ("labels", "annotations")
+_STATE = [name for name in _FIELDS if name not in (*_DETAILS, "id", "receiver", "identity")]
+_BY_ID = _TABLE.c.id == bindparam("_id")
+_UPDATE_STATE = update(_TABLE).where(_BY_ID)
+_INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+
+
+def new_record(receiver: str, alert: Alert, now: datetime, external_url: str) -> IncidentRecord:
+    """A new incident for ``alert``, not yet inserted (the dedup stage then decides its state)."""
+    return IncidentRecord(
+        receiver=receiver,
+        identity=alert.identity,
+        is_current=True,
+        status=alert.status,
+        alertname=alert.alertname,
+        severity=alert.labels.get("severity"),
+        labels=dict(alert.labels),
+        annotations=dict(alert.annotations),
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at,
+        first_seen=now,
+        last_seen=now,
+        resolved_at=None,
+        occurrences=0,
+        last_notified_at=None,
+        notified=False,
+        held=False,
+        notify_seq=0,
+        generator_url=alert.generator_url,
+        alertmanager_url=external_url,
+        group_key="",
+    )
+
+
+def lock(connection: Connection, keys: Iterable[Key]) -> dict[Key, IncidentRecord]:
     """Load the current incident of every key, locked until the transaction ends."""
     by_receiver: dict[str, list[str]] = {}
     for receiver, identity in sorted(set(keys)):
         by_receiver.setdefault(receiver, []).append(identity)
-    found: dict[Key, Incident] = {}
+    found: dict[Key, IncidentRecord] = {}
     for receiver, identities in by_receiver.items():
         for start in range(0, len(identities), _CHUNK):
             statement = (
-                select(Incident)
+                select(*_SELECT)
                 .where(
                     CURRENT,
-                    Incident.receiver == receiver,
-                    Incident.identity.in_(identities[start : start + _CHUNK]),
+                    _TABLE.c.receiver == receiver,
+                    _TABLE.c.identity.in_(identities[start : start + _CHUNK]),
                 )
-                .order_by(Incident.id)
+                .order_by(_TABLE.c.id)
                 .with_for_update()
             )
-            for incident in session.scalars(statement).all():
-                found[(incident.receiver, incident.identity)] = incident
+            for row in connection.execute(statement):
+                record = IncidentRecord(*row)
+                found[(record.receiver, record.identity)] = record
     return found
+
+
+def held(connection: Connection) -> list[IncidentRecord]:
+    """Every current, firing incident whose notification is held back, locked."""
+    statement = (
+        select(*_SELECT)
+        .where(CURRENT, _TABLE.c.held, _TABLE.c.status == IncidentStatus.FIRING)
+        .order_by(_TABLE.c.receiver, _TABLE.c.identity)
+        .with_for_update()
+    )
+    return [IncidentRecord(*row) for row in connection.execute(statement)]
+
+
+def held_labels(connection: Connection) -> list[dict[str, Any]]:
+    """The labels of every held incident (to see, without locking, whether any may go)."""
+    statement = select(_TABLE.c.labels).where(
+        CURRENT, _TABLE.c.held, _TABLE.c.status == IncidentStatus.FIRING
+    )
+    return list(connection.scalars(statement))
+
+
+def save(connection: Connection, records: Collection[IncidentRecord]) -> None:
+    """Write ``records`` back: changed rows first, then new rows, which get their ids.
+
+    The order matters: a retired incident must leave the partial unique index before
+    its successor on the same key enters it.
+    """
+    existing = [r for r in records if r.id is not None]
+    if existing:
+        connection.execute(
+            _UPDATE_STATE, [{"_id": r.id} | {n: getattr(r, n) for n in _STATE} for r in existing]
+        )
+        details = [r for r in existing if r.details_changed]
+        if details:
+            connection.execute(
+                _UPDATE_STATE,
+                [{"_id": r.id, "labels": r.labels, "annotations": r.annotations} for r in details],
+            )
+    new = [r for r in records if r.id is None]
+    if new:
+        rows = [{n: getattr(r, n) for n in _FIELDS if n != "id"} for r in new]
+        for record, new_id in zip(new, connection.scalars(_INSERT, rows), strict=True):
+            record.id = new_id

@@ -16,11 +16,54 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, case, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen_bridge.notifiers import Delivery, Earlier
-from lumen_bridge.store.models import DeliveryAttempt, Notification, NotificationItem, OutboxStatus
+from lumen_bridge.store.models import (
+    Base,
+    DeliveryAttempt,
+    Notification,
+    NotificationItem,
+    OutboxStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """An outbox row to insert, with its items (``outbox_id`` is filled in by :func:`add`)."""
+
+    row: dict[str, Any]
+    items: list[dict[str, Any]]
+
+
+_OUTBOX = Base.metadata.tables[Notification.__tablename__]
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+_INSERT_ITEMS = insert(Base.metadata.tables[NotificationItem.__tablename__])
+
+
+def add(connection: Connection, notifications: Sequence[NewNotification]) -> None:
+    """Insert ``notifications`` and their items: two statements for any number of them."""
+    if not notifications:
+        return
+    ids = connection.scalars(_INSERT_OUTBOX, [n.row for n in notifications])
+    items = [
+        item | {"outbox_id": outbox_id}
+        for notification, outbox_id in zip(notifications, ids, strict=True)
+        for item in notification.items
+    ]
+    connection.execute(_INSERT_ITEMS, items)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Connection, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -56,10 +56,10 @@ async def get(session: AsyncSession, silence_id: str) -> Silence | None:
     return await session.get(Silence, silence_id)
 
 
-def active_matchers(session: Session, now: datetime) -> list[list[dict[str, Any]]]:
+def active_matchers(connection: Connection, now: datetime) -> list[list[dict[str, Any]]]:
     """The matchers of every silence active at ``now`` (the ``ACTIVE`` test of :func:`in_state`)."""
     statement = select(Silence.matchers).where(*_active_at(now))
-    return list(session.scalars(statement).all())
+    return list(connection.scalars(statement))
 
 
 def _active_at(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -96,21 +96,21 @@ async def expire(session: AsyncSession, silence_id: str, now: datetime) -> Silen
     return silence
 
 
-def claim_ended(session: Session, now: datetime) -> list[str]:
+def claim_ended(connection: Connection, now: datetime) -> list[str]:
     """Mark every silence that has ended by ``now`` and is not yet replayed; return their ids."""
-    ended = session.scalars(
+    ended = connection.scalars(
         select(Silence.id)
         .where(Silence.ends_at <= now, Silence.replayed_at.is_(None))
         .order_by(Silence.id)
     ).all()
     claimed = []
     for silence_id in ended:
-        result = session.execute(
+        result = connection.execute(
             update(Silence)
             .where(Silence.id == silence_id, Silence.replayed_at.is_(None))
             .values(replayed_at=now)
         )
-        if result.rowcount:  # type: ignore[attr-defined]
+        if result.rowcount:
             claimed.append(silence_id)
     return claimed
 
