@@ -113,10 +113,11 @@ class AuthConfig(_Model):
 
 
 class DatabaseConfig(_Model):
-    """SQLAlchemy async URL and pool size (PostgreSQL only)."""
+    """SQLAlchemy async URL, pool size (PostgreSQL only) and SQLite's commit durability."""
 
     url: str = "sqlite+aiosqlite:///lumen-bridge.db"
     pool_size: int = Field(default=10, ge=1)
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
 
     @field_validator("url")
     @classmethod

@@ -67,9 +67,20 @@ _FIELDS = [f.name for f in dataclasses.fields(IncidentRecord)][:-1]  # the colum
 _SELECT = [_TABLE.c[name] for name in _FIELDS]
 _DETAILS = ("labels", "annotations")
 _STATE = [name for name in _FIELDS if name not in (*_DETAILS, "id", "receiver", "identity")]
-_BY_ID = _TABLE.c.id == bindparam("_id")
-_UPDATE_STATE = update(_TABLE).where(_BY_ID)
-_INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("_id"))
+# Multi-row INSERTs whose RETURNING rows are matched by key, not by order: SQLite does not
+# promise an order, and asking SQLAlchemy for one makes it insert row by row there.
+_INSERT = insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.receiver, _TABLE.c.identity)
+_LOCK = (
+    select(*_SELECT)
+    .where(
+        CURRENT,
+        _TABLE.c.receiver == bindparam("receiver"),
+        _TABLE.c.identity.in_(bindparam("identities", expanding=True)),
+    )
+    .order_by(_TABLE.c.id)
+    .with_for_update()
+)
 
 
 def new_record(receiver: str, alert: Alert, now: datetime, external_url: str) -> IncidentRecord:
@@ -107,17 +118,8 @@ def lock(connection: Connection, keys: Iterable[Key]) -> dict[Key, IncidentRecor
     found: dict[Key, IncidentRecord] = {}
     for receiver, identities in by_receiver.items():
         for start in range(0, len(identities), _CHUNK):
-            statement = (
-                select(*_SELECT)
-                .where(
-                    CURRENT,
-                    _TABLE.c.receiver == receiver,
-                    _TABLE.c.identity.in_(identities[start : start + _CHUNK]),
-                )
-                .order_by(_TABLE.c.id)
-                .with_for_update()
-            )
-            for row in connection.execute(statement):
+            chunk = identities[start : start + _CHUNK]
+            for row in connection.execute(_LOCK, {"receiver": receiver, "identities": chunk}):
                 record = IncidentRecord(*row)
                 found[(record.receiver, record.identity)] = record
     return found
@@ -151,16 +153,22 @@ def save(connection: Connection, records: Collection[IncidentRecord]) -> None:
     existing = [r for r in records if r.id is not None]
     if existing:
         connection.execute(
-            _UPDATE_STATE, [{"_id": r.id} | {n: getattr(r, n) for n in _STATE} for r in existing]
+            _UPDATE, [{"_id": r.id} | {n: getattr(r, n) for n in _STATE} for r in existing]
         )
         details = [r for r in existing if r.details_changed]
         if details:
             connection.execute(
-                _UPDATE_STATE,
+                _UPDATE,
                 [{"_id": r.id, "labels": r.labels, "annotations": r.annotations} for r in details],
             )
     new = [r for r in records if r.id is None]
-    if new:
-        rows = [{n: getattr(r, n) for n in _FIELDS if n != "id"} for r in new]
-        for record, new_id in zip(new, connection.scalars(_INSERT, rows), strict=True):
-            record.id = new_id
+    # A key has at most one current row, so the current new rows go in one statement. A
+    # new row already retired (an incident reopened and replaced within one batch, which
+    # only a zero reopen window allows) goes alone.
+    for batch in ([r for r in new if r.is_current], *([r] for r in new if not r.is_current)):
+        if not batch:
+            continue
+        by_key = {(r.receiver, r.identity): r for r in batch}
+        rows = [{n: getattr(r, n) for n in _FIELDS if n != "id"} for r in batch]
+        for new_id, receiver, identity in connection.execute(_INSERT, rows):
+            by_key[(receiver, identity)].id = new_id

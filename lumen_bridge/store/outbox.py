@@ -49,7 +49,7 @@ class NewNotification:
 
 
 _OUTBOX = Base.metadata.tables[Notification.__tablename__]
-_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, _OUTBOX.c.idempotency_key)
 _INSERT_ITEMS = insert(Base.metadata.tables[NotificationItem.__tablename__])
 
 
@@ -57,10 +57,13 @@ def add(connection: Connection, notifications: Sequence[NewNotification]) -> Non
     """Insert ``notifications`` and their items: two statements for any number of them."""
     if not notifications:
         return
-    ids = connection.scalars(_INSERT_OUTBOX, [n.row for n in notifications])
+    ids = {  # by the unique idempotency key: one multi-row INSERT, in no promised order
+        key: outbox_id
+        for outbox_id, key in connection.execute(_INSERT_OUTBOX, [n.row for n in notifications])
+    }
     items = [
-        item | {"outbox_id": outbox_id}
-        for notification, outbox_id in zip(notifications, ids, strict=True)
+        item | {"outbox_id": ids[notification.row["idempotency_key"]]}
+        for notification in notifications
         for item in notification.items
     ]
     connection.execute(_INSERT_ITEMS, items)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -58,8 +58,12 @@ async def get(session: AsyncSession, silence_id: str) -> Silence | None:
 
 def active_matchers(connection: Connection, now: datetime) -> list[list[dict[str, Any]]]:
     """The matchers of every silence active at ``now`` (the ``ACTIVE`` test of :func:`in_state`)."""
-    statement = select(Silence.matchers).where(*_active_at(now))
-    return list(connection.scalars(statement))
+    return list(connection.scalars(_ACTIVE_MATCHERS, {"now": now}))
+
+
+_ACTIVE_MATCHERS = select(Silence.matchers).where(
+    Silence.starts_at <= bindparam("now"), Silence.ends_at > bindparam("now")
+)
 
 
 def _active_at(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
