@@ -12,7 +12,6 @@ on PostgreSQL is retried from the start and then sees the winner's decision.
 from __future__ import annotations
 
 import enum
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,14 +49,19 @@ class Outcome(enum.StrEnum):
     IGNORED = "ignored"
 
 
+_NO_OUTCOMES = {o.value: 0 for o in Outcome}
+
+
 @dataclass(slots=True)
 class Summary:
     """The webhook answer, plus what the metrics need."""
 
     alerts: int
-    outcomes: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in Outcome})
-    statuses: Counter[str] = field(default_factory=Counter)
-    suppressed_by: Counter[SuppressedBy] = field(default_factory=Counter)
+    outcomes: dict[str, int] = field(default_factory=_NO_OUTCOMES.copy)
+    statuses: dict[str, int] = field(default_factory=dict)
+    """Alerts by status (``firing``, ``resolved``)."""
+    suppressed_by: dict[str, int] = field(default_factory=dict)
+    """Suppressed alerts by :class:`SuppressedBy` reason."""
 
     def as_json(self) -> dict[str, int]:
         """The body of the 200 answer."""
@@ -113,8 +117,9 @@ class Pipeline:
         pairs: list[tuple[int, Alert, Route]] = []
         events: list[dict[str, Any]] = []
         for index, (payload, now) in enumerate(deliveries):
-            summaries[index].statuses.update(alert.status for alert in payload.alerts)
+            statuses = summaries[index].statuses
             for alert in payload.alerts:
+                statuses[alert.status] = statuses.get(alert.status, 0) + 1
                 routes = self.router.route(alert.labels)
                 pairs.extend((index, alert, route) for route in routes)
                 if not routes:
@@ -147,7 +152,7 @@ class Pipeline:
             outcome, reason = _apply(incident, alert, decision, route, held_by, now, payload)
             summary.outcomes[outcome] += 1
             if outcome is Outcome.SUPPRESSED and held_by is not None:
-                summary.suppressed_by[held_by] += 1
+                summary.suppressed_by[held_by] = summary.suppressed_by.get(held_by, 0) + 1
             elif outcome is Outcome.QUEUED:
                 assert decision.action is not None
                 queued[index].append(notify(route.receiver, incident, decision.action, now))

@@ -69,7 +69,7 @@ class GroupCommit:
         waiting = _Waiting(payload, received_at)
         self._waiting.append(waiting)
         self._wake.set()
-        return await asyncio.shield(waiting.answer)
+        return await waiting.answer
 
     def _take(self) -> list[_Waiting]:
         batch: list[_Waiting] = []
@@ -100,14 +100,25 @@ class GroupCommit:
             summaries = await self.pipeline.run_many([(w.payload, w.received_at) for w in batch])
         except _DATABASE_DOWN as exc:
             for waiting in batch:
-                waiting.answer.set_exception(exc)
+                _answer(waiting, exc)
         except Exception as exc:
             if len(batch) == 1:
-                batch[0].answer.set_exception(exc)
+                _answer(batch[0], exc)
                 return
             log.warning("batch failed, retrying its webhooks one by one", error=repr(exc))
             for waiting in batch:
                 await self._commit([waiting])
         else:
             for waiting, summary in zip(batch, summaries, strict=True):
-                waiting.answer.set_result(summary)
+                _answer(waiting, summary)
+            log.debug("batch committed", webhooks=len(batch))
+
+
+def _answer(waiting: _Waiting, result: Summary | Exception) -> None:
+    """Release a waiting handler (unless its client went away and it was cancelled)."""
+    if waiting.answer.done():
+        return
+    if isinstance(result, Exception):
+        waiting.answer.set_exception(result)
+    else:
+        waiting.answer.set_result(result)
