@@ -21,6 +21,7 @@ from lumen_bridge.keys import (
     PIPELINE,
     SESSIONS,
     SETTINGS,
+    TRANSACTIONS,
 )
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline
@@ -36,7 +37,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(settings.database)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
-    transactions = Transactions(settings.database, engine)
+    transactions = app[TRANSACTIONS] = Transactions(settings.database, engine)
     app[PIPELINE] = Pipeline(settings, app[SESSIONS], transactions)
     # SQLite has one writer anyway; PostgreSQL takes a few batches at once.
     writers = 1 if is_sqlite(settings.database.url) else max(1, settings.database.pool_size // 2)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from lumen_bridge.clock import Clock
 from lumen_bridge.config import EmailReceiver, Settings, TicketReceiver
-from lumen_bridge.keys import CLOCK, METRICS, OUTBOX, SESSIONS, SETTINGS
+from lumen_bridge.keys import CLOCK, METRICS, OUTBOX, SETTINGS, TRANSACTIONS
 from lumen_bridge.notifiers import Notifier
 from lumen_bridge.notifiers.email import EmailNotifier
 from lumen_bridge.notifiers.http import JsonPoster
@@ -46,7 +46,7 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
         worker = OutboxWorker(
-            app[SESSIONS],
+            app[TRANSACTIONS],
             build_notifiers(settings, session, app[CLOCK]),
             settings.outbox,
             app[METRICS],

@@ -12,12 +12,14 @@ from lumen_bridge.outbox import OutboxWorker
 from lumen_bridge.pipeline import Pipeline
 from lumen_bridge.pipeline.batch import GroupCommit
 from lumen_bridge.pipeline.replay import Replayer
+from lumen_bridge.store.db import Transactions
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 METRICS = web.AppKey("metrics", Metrics)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+TRANSACTIONS = web.AppKey("transactions", Transactions)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 INGEST = web.AppKey("ingest", GroupCommit)
 HEAD_REVISION = web.AppKey("head_revision", str)

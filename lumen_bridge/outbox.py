@@ -25,13 +25,13 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lumen_bridge.clock import Clock
 from lumen_bridge.config import OutboxConfig
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.notifiers import Delivery, Notifier, Result, Verdict
 from lumen_bridge.store import outbox as store
+from lumen_bridge.store.db import Transactions
 from lumen_bridge.store.models import OutboxStatus
 
 __all__ = ["OutboxWorker"]
@@ -51,7 +51,7 @@ class OutboxWorker:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        transactions: Transactions,
         notifiers: Mapping[str, Notifier],
         config: OutboxConfig,
         metrics: Metrics,
@@ -59,7 +59,7 @@ class OutboxWorker:
         *,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self.sessions = sessions
+        self.transactions = transactions
         self.notifiers = notifiers
         self.config = config
         self.metrics = metrics
@@ -123,16 +123,17 @@ class OutboxWorker:
         if self._saturated:
             return SWEEP_INTERVAL  # a finishing delivery wakes the loop
         now = self.clock()
-        async with self.sessions() as session, session.begin():
-            claimed = await store.claim(session, now, now + self.config.lease, limit=free)
+        lease_until = now + self.config.lease
+        claimed = await self.transactions.run(
+            lambda connection: store.claim(connection, now, lease_until, limit=free)
+        )
         for delivery in claimed:  # only once the claim is committed
             task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{delivery.id}")
             self._inflight[task] = delivery
             task.add_done_callback(self._done)
         if len(claimed) == free:
             return 0.0  # there may be more
-        async with self.sessions() as session, session.begin():
-            next_due = await store.next_due(session)
+        next_due = await self.transactions.run(store.next_due)
         if next_due is None:
             return SWEEP_INTERVAL
         until = (next_due - self.clock()).total_seconds()
@@ -161,8 +162,9 @@ class OutboxWorker:
         duration_ms = (time.perf_counter() - started) * 1000
         outcome = self._outcome(delivery, result, attempted_at, duration_ms)
         try:
-            async with self.sessions() as session, session.begin():
-                kept = await store.finish(session, delivery, outcome)
+            kept = await self.transactions.run(
+                lambda connection: store.finish(connection, delivery, outcome)
+            )
         except (SQLAlchemyError, OSError) as exc:  # the lease will expire and the row be retried
             log.warning("cannot record delivery", outbox_id=delivery.id, error=type(exc).__name__)
             return
@@ -218,8 +220,9 @@ class OutboxWorker:
 
     async def _release(self, deliveries: list[Delivery]) -> None:
         try:
-            async with self.sessions() as session, session.begin():
-                for delivery in deliveries:
-                    await store.release(session, delivery, self.clock())
+            now = self.clock()
+            await self.transactions.run(
+                lambda connection: store.release(connection, deliveries, now)
+            )
         except (SQLAlchemyError, OSError) as exc:  # their leases will expire instead
             log.warning("cannot release deliveries", error=type(exc).__name__)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from lumen_bridge.app import create_app
 from lumen_bridge.config import OutboxConfig, RunbookConfig
-from lumen_bridge.keys import OUTBOX, SESSIONS
+from lumen_bridge.keys import OUTBOX, SESSIONS, TRANSACTIONS
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.notifiers import Delivery, Result
 from lumen_bridge.notifiers.http import parse_retry_after
@@ -112,8 +112,10 @@ async def test_a_crashed_workers_row_is_reclaimed_after_its_lease(
     client.app[OUTBOX]._stopping = True  # this worker claims nothing: the "crashed" one did
     await client.app[OUTBOX].stop()
     await post(client, payload(labels=TICKET))
-    async with client.app[SESSIONS]() as session, session.begin():
-        [crashed] = await store.claim(session, clock.now, clock.now + settings.outbox.lease, 10)
+    lease_until = clock.now + settings.outbox.lease
+    [crashed] = await client.app[TRANSACTIONS].run(
+        lambda connection: store.claim(connection, clock.now, lease_until, 10)
+    )
     assert crashed.attempt == 1
     second = await aiohttp_client(create_app(settings, clock=clock))
     [row] = await rows(second)
@@ -126,8 +128,9 @@ async def test_a_crashed_workers_row_is_reclaimed_after_its_lease(
     assert (row.status, row.attempts) == ("delivered", 2)
     # The crashed worker's late answer cannot overwrite the new owner's outcome.
     late = store.Outcome(clock.now, "dead", store.OutboxStatus.DEAD, clock.now, 500, "late", 1.0)
-    async with second.app[SESSIONS]() as session, session.begin():
-        assert not await store.finish(session, crashed, late)
+    assert not await second.app[TRANSACTIONS].run(
+        lambda connection: store.finish(connection, crashed, late)
+    )
     [row] = await rows(second)
     assert row.status == "delivered"
 
@@ -164,7 +167,7 @@ async def test_a_notifier_bug_is_retried_and_an_unknown_receiver_is_dead(
     await post(client, payload(labels=TICKET))
     await post(client, payload(labels={"severity": "info"}, fingerprint="other"))
     w = OutboxWorker(
-        client.app[SESSIONS], {"backlog": Exploding()}, settings.outbox, Metrics(), clock
+        client.app[TRANSACTIONS], {"backlog": Exploding()}, settings.outbox, Metrics(), clock
     )
     w.start()
     try:

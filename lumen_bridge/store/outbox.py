@@ -1,4 +1,4 @@
-"""Outbox repository: claim due rows, record each attempt, release on shutdown.
+"""Outbox repository: add rows, claim due rows, record each attempt, release on shutdown.
 
 ``claim`` moves due rows — pending and past ``next_attempt_at``, or in flight past
 their lease (their worker died) — to ``in_flight`` with a fresh lease, in one
@@ -28,7 +28,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen_bridge.notifiers import Delivery, Earlier
 from lumen_bridge.store.models import (
@@ -89,8 +88,8 @@ def _due(now: datetime) -> object:
     )
 
 
-async def claim(
-    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+def claim(
+    connection: Connection, now: datetime, lease_until: datetime, limit: int
 ) -> list[Delivery]:
     """Claim up to ``limit`` due rows, oldest due first.
 
@@ -103,29 +102,27 @@ async def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = (
-        await session.execute(
-            update(Notification)
-            .where(Notification.id.in_(chosen.scalar_subquery()))
-            .values(
-                status=OutboxStatus.IN_FLIGHT,
-                lease_until=lease_until,
-                attempts=Notification.attempts + 1,
-            )
-            .returning(
-                Notification.id,
-                Notification.receiver,
-                Notification.kind,
-                Notification.action,
-                Notification.idempotency_key,
-                Notification.created_at,
-                Notification.attempts,
-            )
+    rows = connection.execute(
+        update(Notification)
+        .where(Notification.id.in_(chosen.scalar_subquery()))
+        .values(
+            status=OutboxStatus.IN_FLIGHT,
+            lease_until=lease_until,
+            attempts=Notification.attempts + 1,
+        )
+        .returning(
+            Notification.id,
+            Notification.receiver,
+            Notification.kind,
+            Notification.action,
+            Notification.idempotency_key,
+            Notification.created_at,
+            Notification.attempts,
         )
     ).all()
     if not rows:
         return []
-    items = await _items(session, [r.id for r in rows])
+    items = _items(connection, [r.id for r in rows])
     claimed = []
     for r in sorted(rows, key=lambda r: r.id):
         mine = items.get(r.id, [])
@@ -138,15 +135,13 @@ async def claim(
                 created_at=r.created_at,
                 attempt=r.attempts,
                 alerts=[item.snapshot for item in mine],
-                earlier=await _earlier(session, r.id, r.receiver, mine)
-                if r.kind == "email"
-                else [],
+                earlier=_earlier(connection, r.id, r.receiver, mine) if r.kind == "email" else [],
             )
         )
     return claimed
 
 
-async def _items(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+def _items(connection: Connection, ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
     found: dict[int, list[Row[Any]]] = {}
     statement = (
         select(
@@ -158,18 +153,18 @@ async def _items(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[Ro
         .where(NotificationItem.outbox_id.in_(ids))
         .order_by(NotificationItem.id)
     )
-    for item in (await session.execute(statement)).all():
+    for item in (connection.execute(statement)).all():
         found.setdefault(item.outbox_id, []).append(item)
     return found
 
 
-async def _earlier(
-    session: AsyncSession, outbox_id: int, receiver: str, items: Sequence[Row[Any]]
+def _earlier(
+    connection: Connection, outbox_id: int, receiver: str, items: Sequence[Row[Any]]
 ) -> list[Earlier]:
     """The firing e-mails sent before to ``receiver`` for the same incidents, oldest first."""
     if all(item.seq == 1 for item in items):  # each incident's first notification
         return []
-    rows = await session.execute(
+    rows = connection.execute(
         select(Notification.idempotency_key, Notification.created_at)
         .join(NotificationItem, NotificationItem.outbox_id == Notification.id)
         .where(
@@ -185,7 +180,7 @@ async def _earlier(
     return [Earlier(key, created_at) for key, created_at in rows.all()]
 
 
-async def next_due(session: AsyncSession) -> datetime | None:
+def next_due(connection: Connection) -> datetime | None:
     """When the earliest pending row is due or the earliest lease ends."""
     when = case(
         (Notification.status == OutboxStatus.PENDING, Notification.next_attempt_at),
@@ -194,13 +189,13 @@ async def next_due(session: AsyncSession) -> datetime | None:
     statement = select(func.min(when)).where(
         Notification.status.in_((OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT))
     )
-    value: datetime | None = await session.scalar(statement)
+    value: datetime | None = connection.scalar(statement)
     return value
 
 
-async def finish(session: AsyncSession, claimed: Delivery, outcome: Outcome) -> bool:
+def finish(connection: Connection, claimed: Delivery, outcome: Outcome) -> bool:
     """Record the attempt and the row's new state; False if the lease was lost meanwhile."""
-    await session.execute(
+    connection.execute(
         insert(DeliveryAttempt).values(
             outbox_id=claimed.id,
             attempted_at=outcome.attempted_at,
@@ -211,7 +206,7 @@ async def finish(session: AsyncSession, claimed: Delivery, outcome: Outcome) -> 
         )
     )
     delivered = outcome.status is OutboxStatus.DELIVERED
-    result = await session.execute(
+    result = connection.execute(
         update(Notification)
         .where(*_still_ours(claimed))
         .values(
@@ -222,7 +217,7 @@ async def finish(session: AsyncSession, claimed: Delivery, outcome: Outcome) -> 
             last_error=None if delivered else outcome.error,
         )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 def _still_ours(claimed: Delivery) -> tuple[ColumnElement[bool], ...]:
@@ -234,15 +229,16 @@ def _still_ours(claimed: Delivery) -> tuple[ColumnElement[bool], ...]:
     )
 
 
-async def release(session: AsyncSession, claimed: Delivery, now: datetime) -> None:
-    """Give an unfinished claim back (graceful shutdown): pending again, the attempt undone."""
-    await session.execute(
-        update(Notification)
-        .where(*_still_ours(claimed))
-        .values(
-            status=OutboxStatus.PENDING,
-            lease_until=None,
-            next_attempt_at=now,
-            attempts=Notification.attempts - 1,
+def release(connection: Connection, claimed: Sequence[Delivery], now: datetime) -> None:
+    """Give unfinished claims back (graceful shutdown): pending again, the attempt undone."""
+    for delivery in claimed:
+        connection.execute(
+            update(Notification)
+            .where(*_still_ours(delivery))
+            .values(
+                status=OutboxStatus.PENDING,
+                lease_until=None,
+                next_attempt_at=now,
+                attempts=Notification.attempts - 1,
+            )
         )
-    )
