@@ -25,8 +25,8 @@ from lumen_bridge.keys import (
 )
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline
-from lumen_bridge.pipeline.batch import GroupCommit
 from lumen_bridge.store import migrate
+from lumen_bridge.store.batch import GroupCommit
 from lumen_bridge.store.db import Transactions, create_engine, is_sqlite, session_factory
 
 
@@ -37,15 +37,20 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(settings.database)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
-    transactions = app[TRANSACTIONS] = Transactions(settings.database, engine)
-    app[PIPELINE] = Pipeline(settings, app[SESSIONS], transactions)
+    transactions = app[TRANSACTIONS] = Transactions(settings.database)
+    pipeline = app[PIPELINE] = Pipeline(settings, app[SESSIONS], transactions)
     # SQLite has one writer anyway; PostgreSQL takes a few batches at once.
     writers = 1 if is_sqlite(settings.database.url) else max(1, settings.database.pool_size // 2)
-    app[INGEST] = GroupCommit(app[PIPELINE], writers=writers)
+    app[INGEST] = GroupCommit(
+        "webhooks",
+        lambda deliveries: pipeline.run_many(deliveries),
+        writers=writers,
+        size=lambda delivery: len(delivery[0].alerts),
+    )
     app[INGEST].start()
     yield
     await app[INGEST].stop()
-    transactions.close()
+    await transactions.close()
     await engine.dispose()
 
 

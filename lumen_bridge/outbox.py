@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -31,6 +31,7 @@ from lumen_bridge.config import OutboxConfig
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.notifiers import Delivery, Notifier, Result, Verdict
 from lumen_bridge.store import outbox as store
+from lumen_bridge.store.batch import GroupCommit
 from lumen_bridge.store.db import Transactions
 from lumen_bridge.store.models import OutboxStatus
 
@@ -70,6 +71,10 @@ class OutboxWorker:
         self._runner: asyncio.Task[None] | None = None
         self._inflight: dict[asyncio.Task[None], Delivery] = {}
         self._saturated = False  # every slot was taken: a finishing delivery must wake the loop
+        # Results of deliveries that end together are recorded in one transaction.
+        self._results: GroupCommit[tuple[Delivery, store.Outcome], bool] = GroupCommit(
+            "delivery-results", self._record_many
+        )
 
     def wake(self) -> None:
         """New rows were committed: look now."""
@@ -77,6 +82,7 @@ class OutboxWorker:
 
     def start(self) -> None:
         """Start the claim loop in the background."""
+        self._results.start()
         self._runner = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
@@ -85,15 +91,15 @@ class OutboxWorker:
         self._wake.set()
         if self._runner is not None:
             await self._runner
-        if not self._inflight:
-            return
-        _, unfinished = await asyncio.wait(list(self._inflight), timeout=grace)
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
-        interrupted = [self._inflight.pop(t) for t in unfinished if t.cancelled()]
-        if interrupted:
-            await self._release(interrupted)
+        if self._inflight:
+            _, unfinished = await asyncio.wait(list(self._inflight), timeout=grace)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            interrupted = [self._inflight.pop(t) for t in unfinished if t.cancelled()]
+            if interrupted:  # a result committed meanwhile is no longer ours to release
+                await self._release(interrupted)
+        await self._results.stop()
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Seconds before retry number ``attempt`` (1 = the first retry)."""
@@ -162,9 +168,7 @@ class OutboxWorker:
         duration_ms = (time.perf_counter() - started) * 1000
         outcome = self._outcome(delivery, result, attempted_at, duration_ms)
         try:
-            kept = await self.transactions.run(
-                lambda connection: store.finish(connection, delivery, outcome)
-            )
+            kept = await self._results.submit((delivery, outcome))
         except (SQLAlchemyError, OSError) as exc:  # the lease will expire and the row be retried
             log.warning("cannot record delivery", outbox_id=delivery.id, error=type(exc).__name__)
             return
@@ -196,6 +200,12 @@ class OutboxWorker:
             )
         else:
             log.debug("delivered", **fields)
+
+    async def _record_many(self, results: Sequence[tuple[Delivery, store.Outcome]]) -> list[bool]:
+        """Record attempts and new row states; for each, whether the lease was still held."""
+        return await self.transactions.run(
+            lambda connection: [store.finish(connection, d, o) for d, o in results]
+        )
 
     def _outcome(
         self, delivery: Delivery, result: Result, attempted_at: datetime, duration_ms: float

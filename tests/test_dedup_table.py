@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from lumen_bridge.keys import PIPELINE
+from lumen_bridge.payload import WebhookPayload
 from tests.conftest import AppFactory, FakeClock, auth, fixture, payload, post
 from tests.helpers import count_events, incidents, item_actions, notifications
 
@@ -159,6 +162,31 @@ async def test_case8_after_reopen_window_a_new_incident(
     await post(client, payload("resolved", labels=TICKET))
     clock.advance(minutes=10)
     assert await post(client, payload(labels=TICKET, starts_at=NEW_START)) == answer(queued=1)
+    old, new = await incidents(client)
+    assert (old.status, old.is_current) == ("resolved", False)
+    assert (new.status, new.is_current) == ("firing", True)
+    assert [(n[2], n[3]) for n in await notifications(client)] == [
+        ("open", [old.id]),
+        ("resolve", [old.id]),
+        ("open", [new.id]),
+    ]
+
+
+async def test_cases_1_4_8_within_one_batch(client: TestClient[Any, Any], clock: FakeClock) -> None:
+    """An incident opened, resolved and replaced in one group commit: the retired one is
+    inserted already retired, and each gets its own notifications."""
+    first, resolved, later = (
+        WebhookPayload.model_validate(body)
+        for body in (
+            payload(labels=TICKET),
+            payload("resolved", labels=TICKET),
+            payload(labels=TICKET, starts_at=NEW_START),
+        )
+    )
+    summaries = await client.app[PIPELINE].run_many(
+        [(first, clock.now), (resolved, clock.now), (later, clock.now + timedelta(minutes=10))]
+    )
+    assert [s.as_json() for s in summaries] == [answer(queued=1)] * 3
     old, new = await incidents(client)
     assert (old.status, old.is_current) == ("resolved", False)
     assert (new.status, new.is_current) == ("firing", True)

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from lumen_bridge.config import DatabaseConfig
 from lumen_bridge.keys import PIPELINE
@@ -112,16 +111,15 @@ async def test_503_when_the_database_cannot_take_the_write(
     client: TestClient[Any, Any], nothing_stored: None
 ) -> None:
     unreachable = DatabaseConfig(url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
-    dead = create_async_engine(unreachable.url)
     pipeline = client.app[PIPELINE]
     working = pipeline.transactions
-    pipeline.transactions = Transactions(unreachable, dead)
+    pipeline.transactions = dead = Transactions(unreachable)
     try:
         response = await client.post("/webhook", json=payload(), headers=auth())
         await expect_error(response, 503)
     finally:
         pipeline.transactions = working
-        await dead.dispose()
+        await dead.close()
 
 
 @pytest.mark.parametrize("name", ["firing_page.json", "firing_ticket.json", "resolved_page.json"])

@@ -53,7 +53,7 @@ async def _receive(request: web.Request) -> web.Response:
         raise invalid_body(exc, "Alertmanager webhook (version 4)") from exc
 
     try:
-        summary = await app[keys.INGEST].submit(payload, received_at)
+        summary = await app[keys.INGEST].submit((payload, received_at))
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         log.warning("database cannot take the webhook", error=type(exc).__name__)
         raise ApiError(503, "database unavailable; retry later") from exc

@@ -1,7 +1,7 @@
 """The webhook pipeline: route → dedup → suppress → enqueue, in one transaction.
 
 :meth:`Pipeline.run_many` is the whole flow for the webhook deliveries that
-:mod:`lumen_bridge.pipeline.batch` commits together, in one transaction. Every alert is
+:mod:`lumen_bridge.store.batch` commits together, in one transaction. Every alert is
 stored (an ``alert_events`` row, and its incident updated) and every notification
 decided is written to the outbox in the same transaction, so the 200 answer means
 all of it is durable. Conflicts between concurrent deliveries are settled by the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -90,17 +91,22 @@ def is_retryable(exc: DBAPIError) -> bool:
 class Transactions:
     """Runs synchronous database work in one transaction, retried when it lost a race.
 
-    The work gets a Core connection. On PostgreSQL it runs on the async engine
-    (``AsyncConnection.run_sync``). On
-    SQLite, where every statement through aiosqlite is a round trip to its thread and
-    back through a busy event loop, the whole transaction runs in one worker thread on
-    a synchronous connection: one round trip for the lot.
+    The work gets a Core connection and runs off the event loop that serves HTTP, so
+    that a busy loop does not slow every statement down:
+
+    - SQLite: in one worker thread, on a synchronous pysqlite connection (SQLite has
+      one writer anyway; every write of the process goes through here).
+    - PostgreSQL: on a private event loop in its own thread, with its own asyncpg pool
+      of ``pool_size`` connections; each statement's round trip is then answered at
+      once instead of waiting its turn among the HTTP loop's callbacks.
     """
 
-    def __init__(self, config: DatabaseConfig, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, config: DatabaseConfig) -> None:
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._engine: AsyncEngine | None = None
         if is_sqlite(config.url):
             url = config.url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1)
             self._sync = create_sync_engine(
@@ -112,6 +118,13 @@ class Transactions:
             )
             _sqlite_setup(self._sync, config.sqlite_synchronous)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="lumen-sqlite")
+        else:
+            self._loop = asyncio.new_event_loop()
+            self._loop_thread = threading.Thread(
+                target=self._loop.run_forever, name="lumen-postgres", daemon=True
+            )
+            self._loop_thread.start()
+            self._engine = create_engine(config)  # connects on first use: on that loop
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(connection)`` in one transaction and commit; return its result."""
@@ -120,8 +133,11 @@ class Transactions:
                 if self._sync is not None:
                     loop = asyncio.get_running_loop()
                     return await loop.run_in_executor(self._thread, self._run_sync, work)
-                async with self.engine.begin() as connection:
-                    return await connection.run_sync(work)
+                assert self._loop is not None
+                done = asyncio.run_coroutine_threadsafe(self._run_async(work), self._loop)
+                # A caller cancelled meanwhile does not cut a transaction short: it ends
+                # (commit or rollback) as it would on SQLite's thread.
+                return await asyncio.shield(asyncio.wrap_future(done))
             except DBAPIError as exc:
                 if attempt == MAX_TRANSACTION_TRIES or not is_retryable(exc):
                     raise
@@ -132,9 +148,30 @@ class Transactions:
         with self._sync.begin() as connection:
             return work(connection)
 
-    def close(self) -> None:
-        """Release the SQLite thread and connection."""
+    async def _run_async(self, work: Callable[[Connection], T]) -> T:
+        assert self._engine is not None
+        async with self._engine.begin() as connection:
+            return await connection.run_sync(work)
+
+    async def _drain(self) -> None:
+        """On the private loop: let running transactions end, then close the pool."""
+        this = asyncio.current_task()
+        await asyncio.gather(
+            *(t for t in asyncio.all_tasks() if t is not this), return_exceptions=True
+        )
+        assert self._engine is not None
+        await self._engine.dispose()
+
+    async def close(self) -> None:
+        """Release the thread and the connections."""
         if self._thread is not None:
-            self._thread.shutdown(wait=True)
+            await asyncio.to_thread(self._thread.shutdown, wait=True)
         if self._sync is not None:
             self._sync.dispose()
+        if self._loop is not None:
+            drained = asyncio.run_coroutine_threadsafe(self._drain(), self._loop)
+            await asyncio.wrap_future(drained)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            assert self._loop_thread is not None
+            await asyncio.to_thread(self._loop_thread.join)
+            self._loop.close()

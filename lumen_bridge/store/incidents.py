@@ -163,9 +163,9 @@ def save(connection: Connection, records: Collection[IncidentRecord]) -> None:
             )
     new = [r for r in records if r.id is None]
     # A key has at most one current row, so the current new rows go in one statement. A
-    # new row already retired (an incident reopened and replaced within one batch, which
-    # only a zero reopen window allows) goes alone.
-    for batch in ([r for r in new if r.is_current], *([r] for r in new if not r.is_current)):
+    # new row already retired (an incident opened and replaced within one batch) goes
+    # alone, first: the older incident keeps the smaller id.
+    for batch in (*([r] for r in new if not r.is_current), [r for r in new if r.is_current]):
         if not batch:
             continue
         by_key = {(r.receiver, r.identity): r for r in batch}

@@ -1,0 +1,142 @@
+"""Group commit: work items that arrive together are committed in one transaction.
+
+Each caller submits an item and waits; a writer task takes everything waiting, hands
+the lot to ``run_many`` (one transaction, one commit, a handful of set-based
+statements) and then releases every caller with its own result. The answer still
+comes only after the commit. A batch that fails for a reason other than the database
+being unreachable is retried one item at a time, so one bad item cannot hold the
+others back.
+
+Webhooks go through one (``app[INGEST]``: the answer is sent after the commit), and
+so do the outbox worker's delivery results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+log = structlog.get_logger("lumen_bridge.store")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Errors that every item of the batch would meet alone too: no point in retrying singly.
+_DATABASE_DOWN = (OperationalError, InterfaceError, OSError, TimeoutError)
+
+
+@dataclass
+class _Waiting(Generic[T, R]):
+    item: T
+    answer: asyncio.Future[R] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommit(Generic[T, R]):
+    """Batches concurrent items into shared transactions, run by ``writers`` tasks.
+
+    ``size`` weighs an item (a webhook: its alerts); a batch holds at most ``max_size``
+    of weight, or one item when that alone is heavier.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        run_many: Callable[[Sequence[T]], Awaitable[list[R]]],
+        *,
+        writers: int = 1,
+        size: Callable[[T], int] = lambda _: 1,
+        max_size: int = 20_000,
+    ) -> None:
+        self.name = name
+        self.run_many = run_many
+        self.writers = writers
+        self.size = size
+        self.max_size = max_size
+        self._waiting: deque[_Waiting[T, R]] = deque()
+        self._in_flight = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Start the writer tasks."""
+        self._tasks = [
+            asyncio.create_task(self._writer(), name=f"{self.name}-writer")
+            for _ in range(self.writers)
+        ]
+
+    async def stop(self) -> None:
+        """Stop the writers once every submitted item has its answer."""
+        while self._waiting or self._in_flight:  # noqa: ASYNC110 - a rare, short shutdown wait
+            await asyncio.sleep(0.01)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def submit(self, item: T) -> R:
+        """Commit ``item`` with whatever else is waiting; return its result after the commit."""
+        waiting: _Waiting[T, R] = _Waiting(item)
+        self._waiting.append(waiting)
+        self._wake.set()
+        return await waiting.answer
+
+    def _take(self) -> list[_Waiting[T, R]]:
+        batch: list[_Waiting[T, R]] = []
+        weight = 0
+        while self._waiting and (
+            not batch or weight + self.size(self._waiting[0].item) <= self.max_size
+        ):
+            waiting = self._waiting.popleft()
+            batch.append(waiting)
+            weight += self.size(waiting.item)
+        return batch
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wake.wait()
+            batch = self._take()
+            if not self._waiting:
+                self._wake.clear()
+            if batch:
+                self._in_flight += 1
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._in_flight -= 1
+
+    async def _commit(self, batch: Sequence[_Waiting[T, R]]) -> None:
+        try:
+            results = await self.run_many([w.item for w in batch])
+        except _DATABASE_DOWN as exc:
+            for waiting in batch:
+                _answer(waiting, exc)
+        except Exception as exc:
+            if len(batch) == 1:
+                _answer(batch[0], exc)
+                return
+            log.warning(
+                "batch failed, retrying its items one by one", batch=self.name, error=repr(exc)
+            )
+            for waiting in batch:
+                await self._commit([waiting])
+        else:
+            for waiting, result in zip(batch, results, strict=True):
+                if not waiting.answer.done():  # a cancelled caller: its client went away
+                    waiting.answer.set_result(result)
+            log.debug("batch committed", batch=self.name, items=len(batch))
+
+
+def _answer(waiting: _Waiting[T, R], exc: Exception) -> None:
+    """Fail a waiting caller (unless it was cancelled meanwhile: its client went away)."""
+    if not waiting.answer.done():
+        waiting.answer.set_exception(exc)

@@ -1,0 +1,57 @@
+"""Transactions: SQLite's durability setting, and PostgreSQL work that outlives its caller."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from lumen_bridge.config import DatabaseConfig
+from lumen_bridge.store.db import Transactions
+from tests.conftest import new_pg_database
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [("normal", 1), ("full", 2)])
+async def test_sqlite_synchronous_is_applied(tmp_path: Path, setting: str, pragma: int) -> None:
+    config = DatabaseConfig.model_validate(
+        {"url": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "sqlite_synchronous": setting}
+    )
+    transactions = Transactions(config)
+    try:
+        value = await transactions.run(
+            lambda c: c.exec_driver_sql("PRAGMA synchronous").scalar_one()
+        )
+    finally:
+        await transactions.close()
+    assert value == pragma
+
+
+def test_sqlite_synchronous_rejects_other_values() -> None:
+    with pytest.raises(ValueError, match="sqlite_synchronous"):
+        DatabaseConfig.model_validate({"sqlite_synchronous": "off"})
+
+
+async def test_a_cancelled_caller_does_not_cut_a_postgres_transaction_short() -> None:
+    def slow_create(connection: Connection) -> None:
+        time.sleep(0.3)  # on the private loop's thread: the caller is cancelled meanwhile
+        connection.exec_driver_sql("CREATE TABLE survived (x int)")
+
+    with new_pg_database() as url:
+        transactions = Transactions(DatabaseConfig(url=url))
+        caller = asyncio.create_task(transactions.run(slow_create))
+        await asyncio.sleep(0.1)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        await transactions.close()  # waits for the transaction to end
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                found = await connection.scalar(text("SELECT to_regclass('survived') IS NOT NULL"))
+        finally:
+            await engine.dispose()
+    assert found
