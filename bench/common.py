@@ -158,10 +158,10 @@ def settled_metrics(port: int, *names: str) -> list[float]:
         previous = current
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set size (VmHWM) in MB."""
+def rss_mb(pid: int, *, peak: bool = False) -> float:
+    """The process's resident set size now (VmRSS), or its peak (VmHWM), in MB."""
     status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    match = re.search(rf"{'VmHWM' if peak else 'VmRSS'}:\s+(\d+) kB", status)
     assert match is not None
     return int(match.group(1)) / 1024
 

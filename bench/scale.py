@@ -4,7 +4,7 @@
 times sequential dedup-hit webhooks (2 alerts each, hitting stored incidents) and
 prints the mean and p99 per webhook for each size, and the ratio.
 ``rss``: posts ``--alerts`` distinct alerts in webhooks of ``--batch`` and prints the
-bridge's peak RSS.
+bridge's RSS after start, at the end and at its peak.
 
     python bench/scale.py cost                 # SQLite, 1k vs 1M
     python bench/scale.py rss --alerts 1000000
@@ -33,7 +33,7 @@ from common import (
     config_with_body_limit,
     database,
     free_port,
-    peak_rss_mb,
+    rss_mb,
     storm_payload,
 )
 from sqlalchemy import text
@@ -139,13 +139,14 @@ def rss(args: argparse.Namespace, workdir: Path) -> None:
     with database(args.db, workdir) as url:
         port = free_port()
         with bridge(url, port, config, SMTP_PORT=str(free_port())) as pid:
-            started_rss = peak_rss_mb(pid)
+            started_rss = rss_mb(pid)
             started = time.perf_counter()
             asyncio.run(post_all(port))
             elapsed = time.perf_counter() - started
             print(
                 f"{args.alerts} alerts in webhooks of {args.batch}: {elapsed:.0f} s; "
-                f"peak RSS {peak_rss_mb(pid):.0f} MB (after start: {started_rss:.0f} MB)"
+                f"RSS after start {started_rss:.0f} MB, at the end {rss_mb(pid):.0f} MB, "
+                f"peak {rss_mb(pid, peak=True):.0f} MB"
             )
 
 
