@@ -4,7 +4,9 @@ Every notification is an outbox row written with its dedup decision. The worker
 wakes at once when told rows were enqueued (:meth:`OutboxWorker.wake`), otherwise
 when the next row falls due, and at least every ``SWEEP_INTERVAL`` as a safety net
 (rows enqueued by another replica). It delivers up to ``CONCURRENCY`` rows at once,
-never holding a database connection while a notifier talks to the network.
+carrying about ``ALERTS_IN_FLIGHT`` alerts at most (a storm's pages list a thousand
+alerts each: loading sixteen of them at once would cost memory for nothing), and
+never holds a database connection while a notifier talks to the network.
 
 Backoff is exponential with "equal jitter" (half fixed, half random), from
 ``outbox.initial_backoff`` up to ``outbox.max_backoff``; a ``Retry-After`` is a
@@ -38,6 +40,7 @@ from lumen_bridge.store.models import OutboxStatus
 __all__ = ["OutboxWorker"]
 
 CONCURRENCY = 16
+ALERTS_IN_FLIGHT = 2000  # claims stop there (a single larger row is still taken alone)
 SWEEP_INTERVAL = 5.0  # seconds between safety-net sweeps
 MIN_WAIT = 0.02  # never spin: rows due but locked by another replica are retried after this
 ERROR_WAIT = 1.0  # after the database failed
@@ -125,13 +128,14 @@ class OutboxWorker:
     async def _claim_and_spawn(self) -> float:
         """Claim what fits, start delivering it; return how long to wait before looking again."""
         free = CONCURRENCY - len(self._inflight)
-        self._saturated = free <= 0
+        room = ALERTS_IN_FLIGHT - sum(len(d.alerts) for d in self._inflight.values())
+        self._saturated = free <= 0 or room <= 0
         if self._saturated:
             return SWEEP_INTERVAL  # a finishing delivery wakes the loop
         now = self.clock()
         lease_until = now + self.config.lease
         claimed = await self.transactions.run(
-            lambda connection: store.claim(connection, now, lease_until, limit=free)
+            lambda connection: store.claim(connection, now, lease_until, free, room)
         )
         for delivery in claimed:  # only once the claim is committed
             task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{delivery.id}")

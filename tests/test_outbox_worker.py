@@ -114,7 +114,7 @@ async def test_a_crashed_workers_row_is_reclaimed_after_its_lease(
     await post(client, payload(labels=TICKET))
     lease_until = clock.now + settings.outbox.lease
     [crashed] = await client.app[TRANSACTIONS].run(
-        lambda connection: store.claim(connection, clock.now, lease_until, 10)
+        lambda connection: store.claim(connection, clock.now, lease_until, 10, 100)
     )
     assert crashed.attempt == 1
     second = await aiohttp_client(create_app(settings, clock=clock))
@@ -182,3 +182,22 @@ async def test_a_notifier_bug_is_retried_and_an_unknown_receiver_is_dead(
 
 async def _count(client: TestClient[Any, Any], n: int) -> bool:
     return len(await attempt_results(client)) == n
+
+
+async def test_claims_stop_at_the_alert_budget(
+    client: TestClient[Any, Any], clock: FakeClock
+) -> None:
+    for i in range(4):  # four pages of five alerts each
+        await post(client, payload(fingerprint=f"storm-{i}", n=5))
+    lease_until = clock.now + timedelta(minutes=1)
+
+    async def claim(max_alerts: int) -> list[int]:
+        claimed = await client.app[TRANSACTIONS].run(
+            lambda connection: store.claim(connection, clock.now, lease_until, 10, max_alerts)
+        )
+        return [len(d.alerts) for d in claimed]
+
+    assert await claim(12) == [5, 5]  # a third page would make 15
+    assert await claim(1) == [5]  # the first row is taken whatever its size
+    assert await claim(100) == [5]
+    assert await claim(100) == []

@@ -88,18 +88,40 @@ def _due(now: datetime) -> object:
     )
 
 
+_ALERT_COUNT = (
+    select(func.count())
+    .where(NotificationItem.outbox_id == Notification.id)
+    .correlate(Notification)
+    .scalar_subquery()
+)
+
+
 def claim(
-    connection: Connection, now: datetime, lease_until: datetime, limit: int
+    connection: Connection, now: datetime, lease_until: datetime, limit: int, max_alerts: int
 ) -> list[Delivery]:
-    """Claim up to ``limit`` due rows, oldest due first.
+    """Claim up to ``limit`` due rows, oldest due first, carrying at most ``max_alerts``
+    alerts in all (the first row is taken whatever its size).
 
     Each delivery's ``attempt`` is the row's new ``attempts``: the fencing token.
     """
-    chosen = (
-        select(Notification.id)
+    candidates = connection.execute(
+        select(Notification.id, _ALERT_COUNT)
         .where(_due(now))  # type: ignore[arg-type]
         .order_by(Notification.next_attempt_at, Notification.id)
         .limit(limit)
+    ).all()
+    ids: list[int] = []
+    alerts = 0
+    for outbox_id, count in candidates:
+        if ids and alerts + count > max_alerts:
+            break
+        ids.append(outbox_id)
+        alerts += count
+    if not ids:
+        return []
+    chosen = (  # still due: another replica may have taken some meanwhile
+        select(Notification.id)
+        .where(Notification.id.in_(ids), _due(now))  # type: ignore[arg-type]
         .with_for_update(skip_locked=True)
     )
     rows = connection.execute(
