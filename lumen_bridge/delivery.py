@@ -56,3 +56,6 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
         worker.start()
         yield
         await worker.stop()
+        for notifier in worker.notifiers.values():
+            if isinstance(notifier, EmailNotifier):
+                await notifier.close()

@@ -8,13 +8,18 @@ line), the HTML is autoescaped and only ``http(s)`` links become clickable.
 Recipients come from the configuration only.
 Each page's ``Message-ID`` is stable across retries; a resolve or reminder replies
 to the pages sent before for the same incidents (``In-Reply-To``, ``References``).
+Sessions are pooled per receiver (``POOL_SIZE`` open, ``POOL_MESSAGES`` pages each, idle
+at most ``POOL_IDLE`` s), so TLS and AUTH happen once per session, not once per page.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
@@ -36,6 +41,10 @@ DETAILED = 10  # alerts shown in full
 LISTED = 500  # alerts listed at all (one line each after the detailed ones)
 SUBJECT_MAX = 200
 REFERENCES_MAX = 10
+POOL_SIZE = 4  # SMTP sessions open at once per receiver
+POOL_MESSAGES = 100  # pages per session, then a new one
+POOL_IDLE = 30.0  # seconds a session may idle in the pool (relays drop idle sessions)
+SERVICE_CLOSING = 421  # the relay is closing the session
 
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
@@ -141,9 +150,18 @@ def subject(alerts: list[dict[str, Any]], resolved: bool) -> str:
 
 
 class EmailNotifier:
-    """Sends pages for one e-mail receiver through its SMTP relay."""
+    """Sends pages for one e-mail receiver through its SMTP relay, on a few reused sessions."""
 
-    def __init__(self, receiver: EmailReceiver, runbooks: RunbookConfig, clock: Clock) -> None:
+    def __init__(
+        self,
+        receiver: EmailReceiver,
+        runbooks: RunbookConfig,
+        clock: Clock,
+        *,
+        pool_size: int = POOL_SIZE,
+        max_messages: int = POOL_MESSAGES,
+        max_idle: float = POOL_IDLE,
+    ) -> None:
         self.receiver = receiver
         self.runbooks = runbooks
         self.clock = clock
@@ -154,6 +172,10 @@ class EmailNotifier:
             ssl.create_default_context(cafile=smtp.ca_file) if smtp.tls_mode != "none" else None
         )
         self.local_hostname = socket.getfqdn()
+        self.max_messages = max_messages
+        self.max_idle = max_idle
+        self._slots = asyncio.Semaphore(pool_size)  # a page holds one while it has a session
+        self._idle: list[_Session] = []  # the most recently used last
 
     def build(self, delivery: Delivery) -> MIMEMultipart:
         """The page for ``delivery`` (multipart: plain text and HTML)."""
@@ -189,23 +211,24 @@ class EmailNotifier:
         return message
 
     async def send(self, delivery: Delivery) -> Result:
-        """Hand the page to the relay; SMTP 5xx replies are permanent, the rest is retried."""
-        smtp = self.receiver.smtp
+        """Hand the page to the relay; SMTP 5xx replies are permanent, the rest is retried.
+
+        A pooled session found dead before DATA (the relay dropped it while idle) is
+        replaced at once: only a failure on a fresh session counts.
+        """
         try:
-            await aiosmtplib.send(
-                self.build(delivery),
-                sender=self.sender,
-                recipients=self.receiver.to,
-                hostname=smtp.host,
-                port=smtp.port,
-                username=smtp.user,
-                password=smtp.password.get_secret_value() if smtp.password else None,
-                use_tls=smtp.tls_mode == "tls",
-                start_tls=smtp.tls_mode == "starttls",
-                tls_context=self.tls_context,
-                timeout=smtp.timeout.total_seconds(),
-                local_hostname=self.local_hostname,
-            )
+            async with self._slots:  # built only once a session is ours: bounded memory
+                message = self.build(delivery)
+                client = await self._checkout()
+                if client is not None:
+                    try:
+                        await self._transmit(client, message)
+                        return Result.delivered(250)
+                    except (aiosmtplib.SMTPException, OSError) as exc:
+                        if not _dead_session(client, exc):
+                            raise
+                client = await self._connect()
+                await self._transmit(client, message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             verdict = Verdict.PERMANENT if all(c >= 500 for c in codes) else Verdict.RETRY
@@ -216,3 +239,85 @@ class EmailNotifier:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return Result(Verdict.RETRY, error=f"{type(exc).__name__}: {exc}")
         return Result.delivered(250)
+
+    async def close(self) -> None:
+        """QUIT the idle sessions; call it once sends are over (a later send connects again)."""
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(_quit(client) for client in idle))
+
+    async def _checkout(self) -> _Session | None:
+        """The most recently used idle session still fit for a page; QUIT the worn and stale."""
+        now = time.monotonic()
+        fit: list[_Session] = []
+        spent: list[_Session] = []
+        for client in self._idle:
+            fresh = now - client.idle_since <= self.max_idle
+            usable = client.is_connected and fresh and client.sent < self.max_messages
+            (fit if usable else spent).append(client)
+        self._idle = fit[:-1]
+        await asyncio.gather(*(_quit(client) for client in spent))
+        return fit[-1] if fit else None
+
+    async def _connect(self) -> _Session:
+        """A new session: connect, EHLO, STARTTLS or TLS, AUTH, as configured."""
+        smtp = self.receiver.smtp
+        client = _Session(
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.user,
+            password=smtp.password.get_secret_value() if smtp.password else None,
+            use_tls=smtp.tls_mode == "tls",
+            start_tls=smtp.tls_mode == "starttls",
+            tls_context=self.tls_context,
+            timeout=smtp.timeout.total_seconds(),
+            local_hostname=self.local_hostname,
+        )
+        await client.connect()
+        return client
+
+    async def _transmit(self, client: _Session, message: MIMEMultipart) -> None:
+        """Send ``message`` on ``client``, then pool it; after any failure, drop it instead."""
+        client.in_data = False
+        try:
+            await client.send_message(message, sender=self.sender, recipients=self.receiver.to)
+        except Exception:
+            await _quit(client)
+            raise
+        except BaseException:  # cancelled: no time for a QUIT
+            client.close()
+            raise
+        client.sent += 1
+        client.idle_since = time.monotonic()
+        self._idle.append(client)
+
+
+class _Session(aiosmtplib.SMTP):
+    """A pooled SMTP client that counts its pages and notes when a page reached DATA."""
+
+    sent = 0  # pages accepted on this session
+    idle_since = 0.0  # time.monotonic() when it last went back to the pool
+    in_data = False  # the current page reached DATA: a lost session may have delivered it
+
+    async def data(self, *args: Any, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        """DATA, noted first."""
+        self.in_data = True
+        return await super().data(*args, **kwargs)
+
+
+def _dead_session(client: _Session, exc: Exception) -> bool:
+    """Whether a reused session failed as a dropped one does: lost, or 421, before DATA."""
+    if client.in_data:
+        return False
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return exc.code == SERVICE_CLOSING
+    return isinstance(exc, ConnectionError)
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    """QUIT if the session still stands, ignoring errors; the socket is closed either way."""
+    try:
+        if client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+    finally:
+        client.close()
