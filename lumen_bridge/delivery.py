@@ -14,7 +14,7 @@ from aiohttp import web
 
 from lumen_bridge.clock import Clock
 from lumen_bridge.config import EmailReceiver, Settings, TicketReceiver
-from lumen_bridge.keys import CLOCK, METRICS, OUTBOX, SETTINGS, TRANSACTIONS
+from lumen_bridge.keys import CLOCK, INGEST, METRICS, OUTBOX, SETTINGS, TRANSACTIONS
 from lumen_bridge.notifiers import Notifier
 from lumen_bridge.notifiers.email import EmailNotifier
 from lumen_bridge.notifiers.http import JsonPoster
@@ -51,6 +51,7 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
             settings.outbox,
             app[METRICS],
             app[CLOCK],
+            ingest_busy=lambda: app[INGEST].busy,
         )
         app[OUTBOX] = worker
         worker.start()

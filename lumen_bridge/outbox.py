@@ -8,6 +8,10 @@ carrying about ``ALERTS_IN_FLIGHT`` alerts at most (a storm's pages list a thous
 alerts each: loading sixteen of them at once would cost memory for nothing), and
 never holds a database connection while a notifier talks to the network.
 
+Webhooks go first: while some wait for their commit (the process is saturated), the
+worker claims at most every ``INGEST_FIRST`` seconds, so that answering Alertmanager
+in time is not starved by delivering; the outbox keeps everything meanwhile.
+
 Backoff is exponential with "equal jitter" (half fixed, half random), from
 ``outbox.initial_backoff`` up to ``outbox.max_backoff``; a ``Retry-After`` is a
 floor. A permanent failure, or a retryable one at ``outbox.max_attempts``, ends
@@ -41,6 +45,7 @@ __all__ = ["OutboxWorker"]
 
 CONCURRENCY = 16
 ALERTS_IN_FLIGHT = 2000  # claims stop there (a single larger row is still taken alone)
+INGEST_FIRST = 0.5  # while webhooks wait for their commit, claim at most this often (s)
 SWEEP_INTERVAL = 5.0  # seconds between safety-net sweeps
 MIN_WAIT = 0.02  # never spin: rows due but locked by another replica are retried after this
 ERROR_WAIT = 1.0  # after the database failed
@@ -62,6 +67,7 @@ class OutboxWorker:
         clock: Clock,
         *,
         jitter: Callable[[], float] = random.random,
+        ingest_busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.transactions = transactions
         self.notifiers = notifiers
@@ -69,6 +75,8 @@ class OutboxWorker:
         self.metrics = metrics
         self.clock = clock
         self.jitter = jitter
+        self.ingest_busy = ingest_busy
+        self._last_claim = -INGEST_FIRST
         self._wake = asyncio.Event()
         self._stopping = False
         self._runner: asyncio.Task[None] | None = None
@@ -132,6 +140,11 @@ class OutboxWorker:
         self._saturated = free <= 0 or room <= 0
         if self._saturated:
             return SWEEP_INTERVAL  # a finishing delivery wakes the loop
+        if self.ingest_busy():  # webhooks wait for their commit: they go first
+            since = time.monotonic() - self._last_claim
+            if since < INGEST_FIRST:
+                return INGEST_FIRST - since
+        self._last_claim = time.monotonic()
         now = self.clock()
         lease_until = now + self.config.lease
         claimed = await self.transactions.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from lumen_bridge import outbox
 from lumen_bridge.app import create_app
 from lumen_bridge.config import OutboxConfig, RunbookConfig
 from lumen_bridge.keys import OUTBOX, SESSIONS, TRANSACTIONS
@@ -201,3 +203,33 @@ async def test_claims_stop_at_the_alert_budget(
     assert await claim(1) == [5]  # the first row is taken whatever its size
     assert await claim(100) == [5]
     assert await claim(100) == []
+
+
+async def test_webhooks_waiting_for_their_commit_go_first(
+    aiohttp_client: Any, db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "INGEST_FIRST", 60.0)
+    settings = make_settings(db_url, LUMEN_TICKET_URL="http://127.0.0.1:9/x")
+    client = await aiohttp_client(create_app(settings, clock=clock, deliver=False))
+    busy = True
+    w = OutboxWorker(
+        client.app[TRANSACTIONS],
+        {"backlog": Exploding()},
+        settings.outbox,
+        Metrics(),
+        clock,
+        ingest_busy=lambda: busy,
+    )
+    await post(client, payload(labels=TICKET, fingerprint="first"))
+    w.start()  # its first claim goes through, busy or not
+    try:
+        await eventually(lambda: _count(client, 1))
+        await post(client, payload(labels=TICKET, fingerprint="second"))
+        w.wake()
+        await asyncio.sleep(0.2)
+        assert [r.attempts for r in await rows(client)] == [1, 0]  # deferred while busy...
+        busy = False
+        w.wake()
+        await eventually(lambda: _count(client, 2))  # ...and claimed once webhooks are done
+    finally:
+        await w.stop()

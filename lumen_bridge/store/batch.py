@@ -66,6 +66,11 @@ class GroupCommit(Generic[T, R]):
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
+    @property
+    def busy(self) -> bool:
+        """Whether items are waiting or being committed."""
+        return bool(self._waiting) or self._in_flight > 0
+
     def start(self) -> None:
         """Start the writer tasks."""
         self._tasks = [

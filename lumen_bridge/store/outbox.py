@@ -88,14 +88,6 @@ def _due(now: datetime) -> object:
     )
 
 
-_ALERT_COUNT = (
-    select(func.count())
-    .where(NotificationItem.outbox_id == Notification.id)
-    .correlate(Notification)
-    .scalar_subquery()
-)
-
-
 def claim(
     connection: Connection, now: datetime, lease_until: datetime, limit: int, max_alerts: int
 ) -> list[Delivery]:
@@ -104,11 +96,21 @@ def claim(
 
     Each delivery's ``attempt`` is the row's new ``attempts``: the fencing token.
     """
-    candidates = connection.execute(
-        select(Notification.id, _ALERT_COUNT)
+    first = (
+        select(Notification.id, Notification.next_attempt_at)
         .where(_due(now))  # type: ignore[arg-type]
         .order_by(Notification.next_attempt_at, Notification.id)
         .limit(limit)
+        .subquery()
+    )
+    alert_count = (  # counted for those rows only, not for the whole backlog
+        select(func.count())
+        .where(NotificationItem.outbox_id == first.c.id)
+        .correlate(first)
+        .scalar_subquery()
+    )
+    candidates = connection.execute(
+        select(first.c.id, alert_count).order_by(first.c.next_attempt_at, first.c.id)
     ).all()
     ids: list[int] = []
     alerts = 0
