@@ -27,11 +27,11 @@ from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline
 from lumen_bridge.store import migrate
 from lumen_bridge.store.batch import GroupCommit
-from lumen_bridge.store.db import Transactions, create_engine, is_sqlite, session_factory
+from lumen_bridge.store.db import Transactions, create_engine, session_factory
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    """Apply migrations, open the engine and start the group-commit writers; stop them after."""
+    """Apply migrations, open the engine and start the group commit; stop them after."""
     settings = app[SETTINGS]
     await asyncio.to_thread(migrate.upgrade, settings.database.url)
     engine = create_engine(settings.database)
@@ -39,12 +39,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = session_factory(engine)
     transactions = app[TRANSACTIONS] = Transactions(settings.database)
     pipeline = app[PIPELINE] = Pipeline(settings, app[SESSIONS], transactions)
-    # SQLite has one writer anyway; PostgreSQL takes a few batches at once.
-    writers = 1 if is_sqlite(settings.database.url) else max(1, settings.database.pool_size // 2)
     app[INGEST] = GroupCommit(
         "webhooks",
         lambda deliveries: pipeline.run_many(deliveries),
-        writers=writers,
         size=lambda delivery: len(delivery[0].alerts),
     )
     app[INGEST].start()

@@ -41,10 +41,13 @@ class _Waiting(Generic[T, R]):
 
 
 class GroupCommit(Generic[T, R]):
-    """Batches concurrent items into shared transactions, run by ``writers`` tasks.
+    """Batches concurrent items into shared transactions, one at a time.
 
-    ``size`` weighs an item (a webhook: its alerts); a batch holds at most ``max_size``
-    of weight, or one item when that alone is heavier.
+    One writer per process: items that arrive while a batch commits make the next,
+    larger batch (several writers made smaller batches that waited on each other's row
+    locks: slower on PostgreSQL, pointless on SQLite). ``size`` weighs an item (a
+    webhook: its alerts); a batch holds at most ``max_size`` of weight, or one item
+    when that alone is heavier.
     """
 
     def __init__(
@@ -52,41 +55,35 @@ class GroupCommit(Generic[T, R]):
         name: str,
         run_many: Callable[[Sequence[T]], Awaitable[list[R]]],
         *,
-        writers: int = 1,
         size: Callable[[T], int] = lambda _: 1,
         max_size: int = 20_000,
     ) -> None:
         self.name = name
         self.run_many = run_many
-        self.writers = writers
         self.size = size
         self.max_size = max_size
         self._waiting: deque[_Waiting[T, R]] = deque()
-        self._in_flight = 0
+        self._in_flight = False
         self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def busy(self) -> bool:
         """Whether items are waiting or being committed."""
-        return bool(self._waiting) or self._in_flight > 0
+        return bool(self._waiting) or self._in_flight
 
     def start(self) -> None:
-        """Start the writer tasks."""
-        self._tasks = [
-            asyncio.create_task(self._writer(), name=f"{self.name}-writer")
-            for _ in range(self.writers)
-        ]
+        """Start the writer task."""
+        self._task = asyncio.create_task(self._writer(), name=f"{self.name}-writer")
 
     async def stop(self) -> None:
-        """Stop the writers once every submitted item has its answer."""
-        while self._waiting or self._in_flight:  # noqa: ASYNC110 - a rare, short shutdown wait
+        """Stop the writer once every submitted item has its answer."""
+        while self.busy:  # noqa: ASYNC110 - a rare, short shutdown wait
             await asyncio.sleep(0.01)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._task
 
     async def submit(self, item: T) -> R:
         """Commit ``item`` with whatever else is waiting; return its result after the commit."""
@@ -113,11 +110,11 @@ class GroupCommit(Generic[T, R]):
             if not self._waiting:
                 self._wake.clear()
             if batch:
-                self._in_flight += 1
+                self._in_flight = True
                 try:
                     await self._commit(batch)
                 finally:
-                    self._in_flight -= 1
+                    self._in_flight = False
 
     async def _commit(self, batch: Sequence[_Waiting[T, R]]) -> None:
         try:

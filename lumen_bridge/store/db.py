@@ -60,14 +60,17 @@ def _json_text(value: object) -> str:
     return to_json(value).decode()
 
 
-def create_engine(config: DatabaseConfig) -> AsyncEngine:
-    """Create the async engine for ``config`` (SQLite: one connection, it has one writer)."""
+def create_engine(config: DatabaseConfig, *, pre_ping: bool = True) -> AsyncEngine:
+    """Create the async engine for ``config`` (SQLite: one connection, it has one writer).
+
+    ``pre_ping`` tests each PostgreSQL connection as it leaves the pool (a round trip).
+    """
     if not is_sqlite(config.url):
         return create_async_engine(
             config.url,
             pool_size=config.pool_size,
             max_overflow=0,
-            pool_pre_ping=True,
+            pool_pre_ping=pre_ping,
             json_serializer=_json_text,
         )
     engine = create_async_engine(
@@ -124,7 +127,9 @@ class Transactions:
                 target=self._loop.run_forever, name="lumen-postgres", daemon=True
             )
             self._loop_thread.start()
-            self._engine = create_engine(config)  # connects on first use: on that loop
+            # Connects on first use, on that loop. No ping per transaction: a connection
+            # found dead (the server restarted) fails its transaction, which is run again.
+            self._engine = create_engine(config, pre_ping=False)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(connection)`` in one transaction and commit; return its result."""
@@ -139,7 +144,8 @@ class Transactions:
                 # (commit or rollback) as it would on SQLite's thread.
                 return await asyncio.shield(asyncio.wrap_future(done))
             except DBAPIError as exc:
-                if attempt == MAX_TRANSACTION_TRIES or not is_retryable(exc):
+                again = is_retryable(exc) or exc.connection_invalidated
+                if attempt == MAX_TRANSACTION_TRIES or not again:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
