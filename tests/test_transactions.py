@@ -55,3 +55,22 @@ async def test_a_cancelled_caller_does_not_cut_a_postgres_transaction_short() ->
         finally:
             await engine.dispose()
     assert found
+
+
+async def test_a_postgres_connection_killed_while_pooled_is_replaced() -> None:
+    with new_pg_database() as url:
+        transactions = Transactions(DatabaseConfig(url=url))
+        try:
+            pid = await transactions.run(
+                lambda c: c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            )
+            admin = create_async_engine(url)
+            async with admin.connect() as connection:
+                await connection.execute(text(f"SELECT pg_terminate_backend({int(pid)})"))
+            await admin.dispose()
+            again = await transactions.run(
+                lambda c: c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            )
+        finally:
+            await transactions.close()
+    assert again != pid
