@@ -74,3 +74,15 @@ async def test_a_postgres_connection_killed_while_pooled_is_replaced() -> None:
         finally:
             await transactions.close()
     assert again != pid
+
+
+async def test_postgres_plans_each_execution_for_its_parameters() -> None:
+    with new_pg_database() as url:
+        transactions = Transactions(DatabaseConfig(url=url))
+        try:
+            mode = await transactions.run(
+                lambda c: c.exec_driver_sql("SHOW plan_cache_mode").scalar_one()
+            )
+        finally:
+            await transactions.close()
+    assert mode == "force_custom_plan"  # a generic plan scanned the table for a key list
