@@ -177,7 +177,7 @@ async def stages(url: str, warmup: int) -> dict[str, list[float]]:
     rows = rows[warmup:]
     return {
         "receipt -> send starts": [(a - c).total_seconds() * 1000 for c, a, _ in rows],
-        "send (render, SMTP, QUIT)": [d for _, _, d in rows],
+        "send (render, SMTP)": [d for _, _, d in rows],
     }
 
 
