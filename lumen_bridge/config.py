@@ -140,6 +140,13 @@ class SmtpConfig(_Model):
     ca_file: OptionalStr = None
     timeout: Duration = timedelta(seconds=10)
 
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"no such file: {path} (SMTP_CA_FILE must name a PEM bundle)")
+        return path
+
     @property
     def tls_mode(self) -> Literal["starttls", "tls", "none"]:
         """The TLS mode in effect."""

@@ -136,3 +136,11 @@ def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(tmp_path / "absent.yaml", environ={})
+
+
+def test_a_missing_smtp_ca_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.pem"
+    with pytest.raises(ConfigError, match=r"smtp\.ca_file: .*no such file: .*nowhere\.pem"):
+        load_settings(None, environ={"SMTP_CA_FILE": str(missing)})
+    missing.write_text("-----BEGIN CERTIFICATE-----\n")
+    load_settings(None, environ={"SMTP_CA_FILE": str(missing)})  # present: accepted
