@@ -110,6 +110,7 @@ class Transactions:
 
     def __init__(self, config: DatabaseConfig) -> None:
         self._sync: Engine | None = None
+        self._connection: Connection | None = None  # SQLite's, used by its thread only
         self._thread: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -155,8 +156,10 @@ class Transactions:
 
     def _run_sync(self, work: Callable[[Connection], T]) -> T:
         assert self._sync is not None
-        with self._sync.begin() as connection:
-            return work(connection)
+        if self._connection is None:  # kept open: no pool checkout and reset per batch
+            self._connection = self._sync.connect()
+        with self._connection.begin():
+            return work(self._connection)
 
     async def _run_async(self, work: Callable[[Connection], T]) -> T:
         assert self._engine is not None
@@ -176,6 +179,8 @@ class Transactions:
         """Release the thread and the connections."""
         if self._thread is not None:
             await asyncio.to_thread(self._thread.shutdown, wait=True)
+        if self._connection is not None:
+            self._connection.close()
         if self._sync is not None:
             self._sync.dispose()
         if self._loop is not None:
