@@ -79,6 +79,7 @@ class SmtpSink:
     cert: tuple[Path, Path] | None = None  # STARTTLS with this certificate, AUTH required
     implicit_tls: bool = False  # with ``cert``: TLS from the first byte instead of STARTTLS
     messages: list[Received] = field(default_factory=list)
+    logins: list[bytes] = field(default_factory=list)  # the user of every successful AUTH
     _controller: Controller | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -102,7 +103,7 @@ class SmtpSink:
         if self.cert is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*self.cert)
-            kwargs = {"auth_require_tls": True, "authenticator": _authenticate}
+            kwargs = {"auth_require_tls": True, "authenticator": self._authenticate}
             if self.implicit_tls:  # aiosmtpd counts only STARTTLS as TLS for AUTH
                 kwargs |= {"ssl_context": context, "auth_require_tls": False}
             else:
@@ -110,6 +111,19 @@ class SmtpSink:
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
         self._controller.start()
         return self
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> Any:
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login == SMTP_USER.encode()
+            and data.password == SMTP_PASS.encode()
+        )
+        if ok:
+            with self._lock:
+                self.logins.append(data.login)
+        return AuthResult(success=ok, handled=False)
 
     def stop(self) -> None:
         if self._controller is not None:
@@ -120,15 +134,6 @@ class SmtpSink:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
             gc.collect()
-
-
-def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
-    ok = (
-        isinstance(data, LoginPassword)
-        and data.login == SMTP_USER.encode()
-        and data.password == SMTP_PASS.encode()
-    )
-    return AuthResult(success=ok, handled=False)
 
 
 @dataclass

@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from lumen_bridge.keys import OUTBOX, SESSIONS
 from lumen_bridge.store.models import DeliveryAttempt
-from tests import servers
 from tests.conftest import AppFactory, FakeClock, payload, post
 from tests.servers import SMTP_PASS, SMTP_USER, SmtpSink, eventually, self_signed_cert
 
@@ -185,16 +184,8 @@ async def test_pending_row_survives_a_restart(make_client: AppFactory, smtp: Smt
 
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
 async def test_tls_with_auth_and_a_private_ca(
-    make_client: AppFactory, cert: tuple[Path, Path], mode: str, monkeypatch: pytest.MonkeyPatch
+    make_client: AppFactory, cert: tuple[Path, Path], mode: str
 ) -> None:
-    logins: list[Any] = []
-
-    def authenticate(*args: Any) -> Any:
-        logins.append(args[-1])
-        return real(*args)
-
-    real = servers._authenticate
-    monkeypatch.setattr(servers, "_authenticate", authenticate)
     sink = SmtpSink(cert=cert, implicit_tls=mode == "tls").start()
     try:
         client = await mailer(
@@ -214,7 +205,7 @@ async def test_tls_with_auth_and_a_private_ca(
             await post(client, payload(fingerprint=f"page-{n}", labels={"instance": f"r-{n}"}))
         await eventually(lambda: _has(client, "delivered", 3))
         assert len(sink.messages) == 3
-        assert len(logins) == 1
+        assert len(sink.logins) == 1
     finally:
         sink.stop()
 

@@ -14,7 +14,6 @@ import pytest
 from lumen_bridge.config import EmailReceiver, RunbookConfig
 from lumen_bridge.notifiers import Delivery, Result, Verdict
 from lumen_bridge.notifiers.email import EmailNotifier
-from tests import servers
 from tests.conftest import FakeClock
 from tests.servers import SMTP_PASS, SMTP_USER, SmtpSink, self_signed_cert
 
@@ -179,16 +178,7 @@ async def test_tls_and_auth_once_per_session(
     notifiers: Notifiers,
     cert: tuple[Path, Path],
     mode: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    logins: list[Any] = []
-
-    def authenticate(*args: Any) -> Any:
-        logins.append(args[-1])
-        return real(*args)
-
-    real = servers._authenticate
-    monkeypatch.setattr(servers, "_authenticate", authenticate)
     sink = CountingSink(cert=cert, implicit_tls=mode == "tls")
     sink.start()
     try:
@@ -197,7 +187,7 @@ async def test_tls_and_auth_once_per_session(
         assert await send_all(notifier, range(5)) == [DELIVERED] * 5
         assert len(sink.messages) == 5
         assert sink.connections == 1
-        assert len(logins) == 1
+        assert len(sink.logins) == 1
         await notifier.close()
         assert sink.quits == 1
     finally:
