@@ -34,13 +34,17 @@ from sqlalchemy.types import TypeDecorator
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
 def _sqlite_text(value: datetime | None) -> str | None:
     """``value`` as SQLite stores SQLAlchemy's DateTime: ``YYYY-MM-DD HH:MM:SS.ffffff``, UTC."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return _as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -50,12 +54,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        """PostgreSQL's binding (SQLite's is :func:`_sqlite_text`, see :meth:`bind_processor`)."""
+        return None if value is None else _as_utc(value)
 
     def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
         """On SQLite, straight to SQLAlchemy's text format in one call (the hot path stores
