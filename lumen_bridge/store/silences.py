@@ -56,18 +56,18 @@ async def get(session: AsyncSession, silence_id: str) -> Silence | None:
     return await session.get(Silence, silence_id)
 
 
+def _active_at(
+    now: datetime | ColumnElement[datetime],
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    return Silence.starts_at <= now, Silence.ends_at > now
+
+
+_ACTIVE_MATCHERS = select(Silence.matchers).where(*_active_at(bindparam("now")))
+
+
 def active_matchers(connection: Connection, now: datetime) -> list[list[dict[str, Any]]]:
     """The matchers of every silence active at ``now`` (the ``ACTIVE`` test of :func:`in_state`)."""
     return list(connection.scalars(_ACTIVE_MATCHERS, {"now": now}))
-
-
-_ACTIVE_MATCHERS = select(Silence.matchers).where(
-    Silence.starts_at <= bindparam("now"), Silence.ends_at > bindparam("now")
-)
-
-
-def _active_at(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    return Silence.starts_at <= now, Silence.ends_at > now
 
 
 def in_state(session: Session, state: SilenceState, now: datetime) -> Sequence[Silence]:
