@@ -63,7 +63,7 @@ class IncidentRecord:
     """The labels or annotations changed: :func:`save` writes them too."""
 
 
-_FIELDS = [f.name for f in dataclasses.fields(IncidentRecord)][:-1]  # the columns
+_FIELDS = [f.name for f in dataclasses.fields(IncidentRecord) if f.name != "details_changed"]
 _SELECT = [_TABLE.c[name] for name in _FIELDS]
 _DETAILS = ("labels", "annotations")
 _STATE = [name for name in _FIELDS if name not in (*_DETAILS, "id", "receiver", "identity")]
