@@ -27,6 +27,18 @@ def answer(queued: int = 0, deduplicated: int = 0, ignored: int = 0, alerts: int
     }
 
 
+async def assert_replaced(client: TestClient[Any, Any]) -> None:
+    """One incident resolved and retired, its successor firing; open, resolve, open."""
+    old, new = await incidents(client)
+    assert (old.status, old.is_current) == ("resolved", False)
+    assert (new.status, new.is_current) == ("firing", True)
+    assert [(n[2], n[3]) for n in await notifications(client)] == [
+        ("open", [old.id]),
+        ("resolve", [old.id]),
+        ("open", [new.id]),
+    ]
+
+
 async def test_case1_first_firing_opens_one_incident(client: TestClient[Any, Any]) -> None:
     assert await post(client, payload()) == answer(queued=1)
     [incident] = await incidents(client)
@@ -162,14 +174,7 @@ async def test_case8_after_reopen_window_a_new_incident(
     await post(client, payload("resolved", labels=TICKET))
     clock.advance(minutes=10)
     assert await post(client, payload(labels=TICKET, starts_at=NEW_START)) == answer(queued=1)
-    old, new = await incidents(client)
-    assert (old.status, old.is_current) == ("resolved", False)
-    assert (new.status, new.is_current) == ("firing", True)
-    assert [(n[2], n[3]) for n in await notifications(client)] == [
-        ("open", [old.id]),
-        ("resolve", [old.id]),
-        ("open", [new.id]),
-    ]
+    await assert_replaced(client)
 
 
 async def test_cases_1_4_8_within_one_batch(client: TestClient[Any, Any], clock: FakeClock) -> None:
@@ -187,14 +192,7 @@ async def test_cases_1_4_8_within_one_batch(client: TestClient[Any, Any], clock:
         [(first, clock.now), (resolved, clock.now), (later, clock.now + timedelta(minutes=10))]
     )
     assert [s.as_json() for s in summaries] == [answer(queued=1)] * 3
-    old, new = await incidents(client)
-    assert (old.status, old.is_current) == ("resolved", False)
-    assert (new.status, new.is_current) == ("firing", True)
-    assert [(n[2], n[3]) for n in await notifications(client)] == [
-        ("open", [old.id]),
-        ("resolve", [old.id]),
-        ("open", [new.id]),
-    ]
+    await assert_replaced(client)
 
 
 async def test_case9_twenty_twins_at_once_notify_once(client: TestClient[Any, Any]) -> None:
