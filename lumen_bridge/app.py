@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
@@ -24,7 +24,8 @@ from lumen_bridge.keys import (
     TRANSACTIONS,
 )
 from lumen_bridge.metrics import Metrics
-from lumen_bridge.pipeline import Pipeline
+from lumen_bridge.pipeline import Pipeline, Summary
+from lumen_bridge.pipeline.writer import Webhook, WriterProcess
 from lumen_bridge.store import migrate
 from lumen_bridge.store.batch import GroupCommit
 from lumen_bridge.store.db import Transactions, create_engine, session_factory
@@ -38,15 +39,25 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
     transactions = app[TRANSACTIONS] = Transactions(settings.database)
-    pipeline = app[PIPELINE] = Pipeline(settings, app[SESSIONS], transactions)
+    pipeline = app[PIPELINE] = Pipeline(settings, transactions)
+    writer: WriterProcess | None = None
+
+    async def run_many(webhooks: Sequence[Webhook]) -> list[Summary]:
+        if writer is not None:
+            return await writer.run_many(webhooks)
+        return await pipeline.run_many([(w.payload, w.received_at) for w in webhooks])
+
+    if settings.database.writer == "process":
+        writer = WriterProcess(settings)
+        await writer.start()
     app[INGEST] = GroupCommit(
-        "webhooks",
-        lambda deliveries: pipeline.run_many(deliveries),
-        size=lambda delivery: len(delivery[0].alerts),
+        "webhooks", run_many, size=lambda webhook: len(webhook.payload.alerts)
     )
     app[INGEST].start()
     yield
     await app[INGEST].stop()
+    if writer is not None:
+        await writer.close()
     await transactions.close()
     await engine.dispose()
 

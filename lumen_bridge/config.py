@@ -113,11 +113,13 @@ class AuthConfig(_Model):
 
 
 class DatabaseConfig(_Model):
-    """SQLAlchemy async URL, pool size (PostgreSQL only) and SQLite's commit durability."""
+    """SQLAlchemy async URL, pool size (PostgreSQL only), SQLite's commit durability, and
+    where webhooks are decided (``process``: a writer process beside the HTTP one)."""
 
     url: str = "sqlite+aiosqlite:///lumen-bridge.db"
     pool_size: int = Field(default=10, ge=1)
     sqlite_synchronous: Literal["normal", "full"] = "normal"
+    writer: Literal["process", "thread"] = "process"
 
     @field_validator("url")
     @classmethod

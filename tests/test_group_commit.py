@@ -11,8 +11,14 @@ from aiohttp.test_utils import TestClient
 
 from lumen_bridge.keys import PIPELINE
 from lumen_bridge.pipeline import Delivery, Summary
-from tests.conftest import auth, payload, post
+from tests.conftest import AppFactory, auth, payload, post
 from tests.helpers import count_events, notifications
+
+
+@pytest.fixture
+async def client(make_client: AppFactory) -> TestClient[Any, Any]:
+    """The pipeline in this process, where its batches can be counted and spoiled."""
+    return await make_client(LUMEN_DATABASE_WRITER="thread")
 
 
 def count_transactions(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -108,8 +108,9 @@ async def test_422_json_that_is_not_an_object(
 
 
 async def test_503_when_the_database_cannot_take_the_write(
-    client: TestClient[Any, Any], nothing_stored: None
+    make_client: AppFactory, nothing_stored: None
 ) -> None:
+    client = await make_client(LUMEN_DATABASE_WRITER="thread")
     unreachable = DatabaseConfig(url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
     pipeline = client.app[PIPELINE]
     working = pipeline.transactions

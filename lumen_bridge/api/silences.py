@@ -154,7 +154,9 @@ async def replay_watcher(app: web.Application) -> AsyncIterator[None]:
         if worker is not None:
             worker.wake()
 
-    replayer = Replayer(app[keys.PIPELINE], app[keys.CLOCK], on_queued=wake_outbox)
+    replayer = Replayer(
+        app[keys.PIPELINE], app[keys.SESSIONS], app[keys.CLOCK], on_queued=wake_outbox
+    )
     app[keys.REPLAYER] = replayer
     task = asyncio.create_task(replayer.run(), name="silence-watcher")
     yield

@@ -17,6 +17,7 @@ from lumen_bridge import keys
 from lumen_bridge.api.errors import ApiError, invalid_body, require_bearer
 from lumen_bridge.payload import WebhookPayload
 from lumen_bridge.pipeline import Outcome
+from lumen_bridge.pipeline.writer import Webhook
 
 log = structlog.get_logger("lumen_bridge.webhook")
 
@@ -53,7 +54,7 @@ async def _receive(request: web.Request) -> web.Response:
         raise invalid_body(exc, "Alertmanager webhook (version 4)") from exc
 
     try:
-        summary = await app[keys.INGEST].submit((payload, received_at))
+        summary = await app[keys.INGEST].submit(Webhook(payload, received_at, body))
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         log.warning("database cannot take the webhook", error=type(exc).__name__)
         raise ApiError(503, "database unavailable; retry later") from exc

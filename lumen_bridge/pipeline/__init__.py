@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lumen_bridge.config import EmailReceiver, Settings, TicketReceiver, WebhookReceiver
 from lumen_bridge.matchers import from_api
@@ -89,15 +88,9 @@ def notify(
 class Pipeline:
     """Decides and records what each alert of a webhook means."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
-        transactions: Transactions,
-    ) -> None:
+    def __init__(self, settings: Settings, transactions: Transactions) -> None:
         self.router = Router(settings)
         self.flag = settings.suppression.flag
-        self.sessions = sessions
         self.transactions = transactions
 
     async def run_many(self, deliveries: Sequence[Delivery]) -> list[Summary]:

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lumen_bridge.clock import Clock
 from lumen_bridge.payload import Alert
@@ -65,9 +66,14 @@ class Replayer:
     """Notifies, once, what ended silences held back."""
 
     def __init__(
-        self, pipeline: Pipeline, clock: Clock, on_queued: Callable[[], None] | None = None
+        self,
+        pipeline: Pipeline,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.sessions = sessions
         self.clock = clock
         self.on_queued = on_queued
         self._wake = asyncio.Event()
@@ -134,7 +140,7 @@ class Replayer:
 
     async def _next_wait(self) -> float:
         now = self.clock()
-        async with self.pipeline.sessions() as session:
+        async with self.sessions() as session:
             end = await silences.next_end(session, now)
         until = now + SAFETY_INTERVAL if end is None else min(end, now + SAFETY_INTERVAL)
         return max((until - now).total_seconds(), 0.0)

@@ -1,0 +1,203 @@
+"""The writer process: webhook batches decided and committed beside the HTTP process.
+
+In one process, serving HTTP and deciding webhooks take turns on one interpreter lock,
+whatever the number of cores. With ``database.writer: process`` (the default) the
+serving process validates each webhook and hands every group-committed batch (the raw
+bodies and their receipt times) through a pipe to a child process. The child parses
+them again, runs :meth:`Pipeline.run_many` on its own :class:`Transactions` and sends
+back one summary per webhook; the 200 answers still leave only after the commit.
+
+If the child dies, the batch in flight fails as "database unavailable" (a 503, which
+Alertmanager retries; the child answers only after its commit, so nothing answered is
+lost) and the next batch starts a new child. The outbox worker, the silence replayer
+and the API keep their own transactions in the serving process: they are small and
+rare next to a storm of webhooks. The pipe carries pickles between this process and
+its own child only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import pickle
+import signal
+from collections.abc import Sequence
+from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, NamedTuple
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+
+from lumen_bridge.config import Settings
+from lumen_bridge.payload import WebhookPayload
+from lumen_bridge.pipeline import Pipeline, Summary
+from lumen_bridge.store.db import Transactions
+
+__all__ = ["Webhook", "WriterProcess"]
+
+START_TIMEOUT = 60.0  # seconds for a new child to import, open the database and say so
+STOP_TIMEOUT = 30.0  # seconds a stopping child may take to finish its batch
+
+log = structlog.get_logger("lumen_bridge.writer")
+
+
+class Webhook(NamedTuple):
+    """A validated webhook on its way to the commit (``body`` is what crosses the pipe)."""
+
+    payload: WebhookPayload
+    received_at: datetime
+    body: bytes
+
+
+class WriterProcess:
+    """Runs :meth:`Pipeline.run_many` in a child process; one batch at a time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._process: BaseProcess | None = None
+        self._pipe: Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Start the child and wait until it has opened the database."""
+        # A fork of a single-threaded server that has imported this module already: quick,
+        # and nothing of this process's threads or loop is inherited.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_child, args=(theirs, self.settings), name="lumen-writer", daemon=True
+        )
+        process.start()
+        theirs.close()
+        try:
+            await asyncio.wait_for(_readable(ours), START_TIMEOUT)
+            ours.recv_bytes()
+        except (EOFError, OSError, TimeoutError) as exc:
+            ours.close()
+            process.kill()
+            raise RuntimeError(
+                f"the database writer process did not start (exit code {process.exitcode}); "
+                "its log lines above say why"
+            ) from exc
+        self._process, self._pipe = process, ours
+        log.info("writer process started", pid=process.pid)
+
+    async def run_many(self, webhooks: Sequence[Webhook]) -> list[Summary]:
+        """Decide and commit ``webhooks`` in the child, in one transaction; one summary each."""
+        async with self._lock:
+            if self._pipe is None:
+                await self.start()
+            pipe = self._pipe
+            assert pipe is not None
+            try:
+                pipe.send_bytes(pickle.dumps([(w.body, w.received_at) for w in webhooks], 5))
+                await _readable(pipe)
+                ok, result = pickle.loads(pipe.recv_bytes())  # noqa: S301 - our own child
+            except (EOFError, OSError) as exc:
+                self._lost()
+                raise ConnectionError("the database writer process exited") from exc
+            except BaseException:  # cancelled: the answer would be read by the next batch
+                self._lost()
+                raise
+        if not ok:
+            raise result
+        summaries: list[Summary] = result
+        return summaries
+
+    def _lost(self) -> None:
+        """Drop the child: it ends once it sees the closed pipe (or is already gone)."""
+        assert self._pipe is not None
+        assert self._process is not None
+        self._pipe.close()
+        self._pipe = None
+        self._process.join(0)
+        log.error(
+            "writer process lost; the next batch starts a new one",
+            pid=self._process.pid,
+            exit_code=self._process.exitcode,
+        )
+
+    async def close(self) -> None:
+        """Let the child finish its batch and stop."""
+        async with self._lock:
+            if self._pipe is not None:
+                self._pipe.close()
+                self._pipe = None
+            if self._process is not None:
+                await asyncio.to_thread(self._process.join, STOP_TIMEOUT)
+                if self._process.is_alive():
+                    self._process.kill()
+
+
+async def _readable(pipe: Connection) -> None:
+    """Wait on the running loop until ``pipe`` has data (or its other end closed)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    fd = pipe.fileno()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+def _child(pipe: Connection, settings: Settings) -> None:
+    """The child's main: serve batches until the parent closes the pipe."""
+    from lumen_bridge.logs import configure_logging
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent decides when to stop
+    configure_logging(settings.log)
+    asyncio.run(_serve(pipe, settings))
+
+
+async def _serve(pipe: Connection, settings: Settings) -> None:
+    transactions = Transactions(settings.database)
+    pipeline = Pipeline(settings, transactions)
+    pipe.send_bytes(b"ready")
+    try:
+        while True:
+            await _readable(pipe)
+            try:
+                message = pipe.recv_bytes()
+            except EOFError:
+                return  # the parent closed the pipe: stop
+            deliveries = [
+                (WebhookPayload.model_validate_json(body), received_at)
+                for body, received_at in pickle.loads(message)  # noqa: S301 - our parent
+            ]
+            reply: tuple[bool, Any]
+            try:
+                reply = (True, await pipeline.run_many(deliveries))
+            except Exception as exc:
+                reply = (False, _portable(exc))
+            try:
+                pipe.send_bytes(pickle.dumps(reply, 5))
+            except OSError:
+                return  # the parent gave up on this batch
+    finally:
+        await transactions.close()
+
+
+def _portable(exc: Exception) -> Exception:
+    """``exc`` as it can cross the pipe: a database error keeps its class, not its parameters
+    (a storm's batch) nor its driver's exception (not always picklable)."""
+    if isinstance(exc, DBAPIError):
+        return type(exc)(
+            exc.statement,
+            None,
+            Exception(f"{type(exc.orig).__name__}: {exc.orig}"),
+            connection_invalidated=exc.connection_invalidated,
+        )
+    try:
+        pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
