@@ -22,6 +22,7 @@ from lumen_bridge.keys import (
     SESSIONS,
     SETTINGS,
     TRANSACTIONS,
+    WRITER,
 )
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline, Summary
@@ -48,7 +49,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         return await pipeline.run_many([(w.payload, w.received_at) for w in webhooks])
 
     if settings.database.writer == "process":
-        writer = WriterProcess(settings)
+        writer = app[WRITER] = WriterProcess(settings)
         await writer.start()
     app[INGEST] = GroupCommit(
         "webhooks", run_many, size=lambda webhook: len(webhook.payload.alerts)

@@ -11,7 +11,7 @@ from lumen_bridge.metrics import Metrics
 from lumen_bridge.outbox import OutboxWorker
 from lumen_bridge.pipeline import Pipeline, Summary
 from lumen_bridge.pipeline.replay import Replayer
-from lumen_bridge.pipeline.writer import Webhook
+from lumen_bridge.pipeline.writer import Webhook, WriterProcess
 from lumen_bridge.store.batch import GroupCommit
 from lumen_bridge.store.db import Transactions
 
@@ -22,6 +22,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 TRANSACTIONS = web.AppKey("transactions", Transactions)
 PIPELINE = web.AppKey("pipeline", Pipeline)
+WRITER = web.AppKey("writer", WriterProcess)
 INGEST: web.AppKey[GroupCommit[Webhook, Summary]] = web.AppKey("ingest")
 HEAD_REVISION = web.AppKey("head_revision", str)
 OUTBOX = web.AppKey("outbox", OutboxWorker)

@@ -9,7 +9,8 @@ back one summary per webhook; the 200 answers still leave only after the commit.
 
 If the child dies, the batch in flight fails as "database unavailable" (a 503, which
 Alertmanager retries; the child answers only after its commit, so nothing answered is
-lost) and the next batch starts a new child. The outbox worker, the silence replayer
+lost, and an uncommitted batch leaves nothing behind) and the next batch starts a new
+child. The outbox worker, the silence replayer
 and the API keep their own transactions in the serving process: they are small and
 rare next to a storm of webhooks. The pipe carries pickles between this process and
 its own child only.
@@ -78,22 +79,24 @@ class WriterProcess:
         except (EOFError, OSError, TimeoutError) as exc:
             ours.close()
             process.kill()
-            raise RuntimeError(
+            raise ConnectionError(
                 f"the database writer process did not start (exit code {process.exitcode}); "
                 "its log lines above say why"
             ) from exc
         self._process, self._pipe = process, ours
         log.info("writer process started", pid=process.pid)
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (``None`` before it starts)."""
+        return None if self._process is None else self._process.pid
+
     async def run_many(self, webhooks: Sequence[Webhook]) -> list[Summary]:
         """Decide and commit ``webhooks`` in the child, in one transaction; one summary each."""
+        message = pickle.dumps([(w.body, w.received_at) for w in webhooks], 5)
         async with self._lock:
-            if self._pipe is None:
-                await self.start()
-            pipe = self._pipe
-            assert pipe is not None
+            pipe = await self._send(message)
             try:
-                pipe.send_bytes(pickle.dumps([(w.body, w.received_at) for w in webhooks], 5))
                 await _readable(pipe)
                 ok, result = pickle.loads(pipe.recv_bytes())  # noqa: S301 - our own child
             except (EOFError, OSError) as exc:
@@ -106,6 +109,20 @@ class WriterProcess:
             raise result
         summaries: list[Summary] = result
         return summaries
+
+    async def _send(self, message: bytes) -> Connection:
+        """Send ``message`` to the child; first start one if there is none, or if it died
+        since the last batch (its end of the pipe is closed: none of ours reached it)."""
+        if self._pipe is not None:
+            try:
+                self._pipe.send_bytes(message)
+                return self._pipe
+            except OSError:
+                self._lost()
+        await self.start()
+        assert self._pipe is not None
+        self._pipe.send_bytes(message)
+        return self._pipe
 
     def _lost(self) -> None:
         """Drop the child: it ends once it sees the closed pipe (or is already gone)."""

@@ -1,0 +1,101 @@
+"""The writer process: a crashed child costs a 503 at most, never half a batch."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from lumen_bridge.keys import WRITER
+from tests.conftest import AppFactory, auth, payload, post
+from tests.helpers import count_events
+
+
+def exists(pid: int) -> bool:
+    """Whether process ``pid`` exists (a zombie too: not reaped yet)."""
+    return Path(f"/proc/{pid}").exists()
+
+
+def kill(pid: int) -> None:
+    """SIGKILL ``pid`` and wait until it is reaped (by the forkserver: poll, not wait)."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while exists(pid):
+        assert time.monotonic() < deadline, f"process {pid} outlived SIGKILL"
+        time.sleep(0.01)
+
+
+async def test_a_writer_killed_between_batches_is_replaced(client: TestClient[Any, Any]) -> None:
+    writer = client.app[WRITER]
+    first = writer.pid
+    assert first is not None
+    assert (await post(client, payload()))["queued"] == 1
+    kill(first)
+    again = await post(client, payload())  # the new child sees what the old one committed
+    assert again["deduplicated"] == 1
+    assert writer.pid not in (None, first)
+    await client.close()  # the child stops with the app
+    await asyncio.sleep(0.2)  # and is reaped by the forkserver
+    assert not exists(writer.pid)
+
+
+async def in_long_transaction(db: Path) -> None:
+    """Return once a writer has held SQLite's write lock for 50 ms (longer than the
+    serving process's own small transactions take)."""
+    probe = sqlite3.connect(db, timeout=0, isolation_level=None)
+    held_since: float | None = None
+    try:
+        while held_since is None or time.monotonic() - held_since < 0.05:
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # "database is locked": someone writes
+                held_since = held_since or time.monotonic()
+            else:
+                probe.execute("ROLLBACK")
+                held_since = None
+            await asyncio.sleep(0.002)
+    finally:
+        probe.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_batch_cut_short_by_a_crash_is_refused_and_leaves_nothing(
+    make_client: AppFactory, db_url: str
+) -> None:
+    db = Path(db_url.split("///", 1)[1])
+    client = await make_client()
+    storm = json.dumps(payload(fingerprint="storm", n=5000)).encode()
+    headers = auth() | {"Content-Type": "application/json"}
+
+    def send() -> Any:  # a large body streams from a file-like object
+        return client.post("/webhook", data=io.BytesIO(storm), headers=headers)
+
+    sending = asyncio.create_task(send())
+    await asyncio.wait_for(in_long_transaction(db), 30)
+    pid = client.app[WRITER].pid
+    assert pid is not None
+    kill(pid)
+    response = await sending
+    assert response.status == 503, await response.text()
+    assert await count_events(client) == 0  # rolled back with the child
+    retried = await send()  # Alertmanager's retry, on a new child
+    assert retried.status == 200
+    assert (await retried.json())["queued"] == 5000
+    assert await count_events(client) == 5000
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_thread_writer_decides_the_same(make_client: AppFactory) -> None:
+    client = await make_client(LUMEN_DATABASE_WRITER="thread")
+    assert WRITER not in client.app
+    assert (await post(client, payload()))["queued"] == 1
+    assert (await post(client, payload()))["deduplicated"] == 1
