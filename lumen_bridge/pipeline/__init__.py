@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from lumen_bridge.config import EmailReceiver, Settings, TicketReceiver, WebhookReceiver
 from lumen_bridge.matchers import from_api
@@ -27,11 +27,25 @@ from lumen_bridge.pipeline.enqueue import Queued, build_notifications
 from lumen_bridge.pipeline.route import Route, Router
 from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
 from lumen_bridge.store import incidents, outbox, silences
+from lumen_bridge.store.bulk import BulkInsert
 from lumen_bridge.store.db import Transactions
 from lumen_bridge.store.incidents import IncidentRecord
 from lumen_bridge.store.models import AlertEvent, Base
 
-_INSERT_EVENTS = insert(Base.metadata.tables[AlertEvent.__tablename__])
+_INSERT_EVENTS = BulkInsert(
+    Base.metadata.tables[AlertEvent.__tablename__],
+    [
+        "incident_id",
+        "received_at",
+        "receiver",
+        "fingerprint",
+        "status",
+        "starts_at",
+        "ends_at",
+        "outcome",
+        "reason",
+    ],
+)
 
 __all__ = ["Delivery", "Outcome", "Pipeline", "Summary", "notify"]
 
@@ -159,8 +173,7 @@ class Pipeline:
             _event(alert, now, incident.id, receiver, outcome, reason)
             for alert, now, incident, receiver, outcome, reason in decided
         ]
-        if events:
-            connection.execute(_INSERT_EVENTS, events)
+        _INSERT_EVENTS(connection, events)
         outbox.add(
             connection,
             [

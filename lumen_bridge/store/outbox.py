@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from lumen_bridge.notifiers import Delivery, Earlier
+from lumen_bridge.store.bulk import BulkInsert
 from lumen_bridge.store.models import (
     Base,
     DeliveryAttempt,
@@ -49,7 +50,10 @@ class NewNotification:
 
 _OUTBOX = Base.metadata.tables[Notification.__tablename__]
 _INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, _OUTBOX.c.idempotency_key)
-_INSERT_ITEMS = insert(Base.metadata.tables[NotificationItem.__tablename__])
+_INSERT_ITEMS = BulkInsert(
+    Base.metadata.tables[NotificationItem.__tablename__],
+    ["outbox_id", "incident_id", "seq", "action", "snapshot"],
+)
 
 
 def add(connection: Connection, notifications: Sequence[NewNotification]) -> None:
@@ -65,7 +69,7 @@ def add(connection: Connection, notifications: Sequence[NewNotification]) -> Non
         for notification in notifications
         for item in notification.items
     ]
-    connection.execute(_INSERT_ITEMS, items)
+    _INSERT_ITEMS(connection, items)
 
 
 @dataclass(frozen=True, slots=True)
