@@ -158,12 +158,31 @@ def settled_metrics(port: int, *names: str) -> list[float]:
         previous = current
 
 
-def rss_mb(pid: int, *, peak: bool = False) -> float:
-    """The process's resident set size now (VmRSS), or its peak (VmHWM), in MB."""
+def family(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (the writer, its forkserver, ...)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo += children.get(found[-1], [])
+    return found
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """A process's resident set now (``rss``), at its peak (``hwm``) and its proportional
+    share (``pss``: shared pages split between the processes that share them), in MB."""
     status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(rf"{'VmHWM' if peak else 'VmRSS'}:\s+(\d+) kB", status)
-    assert match is not None
-    return int(match.group(1)) / 1024
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    found = {
+        "rss": re.search(r"VmRSS:\s+(\d+) kB", status),
+        "hwm": re.search(r"VmHWM:\s+(\d+) kB", status),
+        "pss": re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE),
+    }
+    return {key: int(match.group(1)) / 1024 for key, match in found.items() if match}
 
 
 def storm_payload(n: int, prefix: str) -> bytes:

@@ -3,8 +3,9 @@
 ``cost``: fills the database with N incidents (1,000 and 1,000,000 by default), then
 times sequential dedup-hit webhooks (2 alerts each, hitting stored incidents) and
 prints the mean and p99 per webhook for each size, and the ratio.
-``rss``: posts ``--alerts`` distinct alerts in webhooks of ``--batch`` and prints the
-bridge's RSS after start, at the end and at its peak.
+``rss``: posts ``--alerts`` distinct alerts in webhooks of ``--batch`` and prints, for
+the bridge and each process it started (the writer, multiprocessing's forkserver and
+resource tracker), the RSS after start, at the end and at its peak, and the PSS.
 
     python bench/scale.py cost                 # SQLite, 1k vs 1M
     python bench/scale.py rss --alerts 1000000
@@ -32,8 +33,9 @@ from common import (
     bridge,
     config_with_body_limit,
     database,
+    family,
     free_port,
-    rss_mb,
+    memory_mb,
     storm_payload,
 )
 from sqlalchemy import text
@@ -139,14 +141,25 @@ def rss(args: argparse.Namespace, workdir: Path) -> None:
     with database(args.db, workdir) as url:
         port = free_port()
         with bridge(url, port, config, SMTP_PORT=str(free_port())) as pid:
-            started_rss = rss_mb(pid)
+            at_start = {p: memory_mb(p) for p in family(pid)}
             started = time.perf_counter()
             asyncio.run(post_all(port))
             elapsed = time.perf_counter() - started
+            print(f"{args.alerts} alerts in webhooks of {args.batch}: {elapsed:.0f} s")
+            at_end = {p: memory_mb(p) for p in family(pid)}
+            for p, end in at_end.items():
+                start = at_start.get(p, {"rss": 0.0})
+                role = "serve" if p == pid else Path(f"/proc/{p}/cmdline").read_text()[:60]
+                print(
+                    f"  {p:>7} RSS after start {start['rss']:5.0f} MB, at the end "
+                    f"{end['rss']:5.0f} MB, peak {end['hwm']:5.0f} MB, PSS {end['pss']:5.0f} MB"
+                    f"  {role.replace(chr(0), ' ')}"
+                )
+            rss_sum = sum(m["rss"] for m in at_end.values())
+            pss_sum = sum(m["pss"] for m in at_end.values())
             print(
-                f"{args.alerts} alerts in webhooks of {args.batch}: {elapsed:.0f} s; "
-                f"RSS after start {started_rss:.0f} MB, at the end {rss_mb(pid):.0f} MB, "
-                f"peak {rss_mb(pid, peak=True):.0f} MB"
+                f"  all {len(at_end)}: RSS at the end {rss_sum:.0f} MB (shared pages counted in "
+                f"every process), PSS {pss_sum:.0f} MB"
             )
 
 

@@ -100,10 +100,10 @@ class WriterProcess:
                 await _readable(pipe)
                 ok, result = pickle.loads(pipe.recv_bytes())  # noqa: S301 - our own child
             except (EOFError, OSError) as exc:
-                self._lost()
+                self._lost("it exited with a batch in flight")
                 raise ConnectionError("the database writer process exited") from exc
-            except BaseException:  # cancelled: the answer would be read by the next batch
-                self._lost()
+            except BaseException:  # cancelled: its answer must not be read by the next batch
+                self._lost("a batch was abandoned before its answer")
                 raise
         if not ok:
             raise result
@@ -118,13 +118,13 @@ class WriterProcess:
                 self._pipe.send_bytes(message)
                 return self._pipe
             except OSError:
-                self._lost()
+                self._lost("it exited between batches")
         await self.start()
         assert self._pipe is not None
         self._pipe.send_bytes(message)
         return self._pipe
 
-    def _lost(self) -> None:
+    def _lost(self, why: str) -> None:
         """Drop the child: it ends once it sees the closed pipe (or is already gone)."""
         assert self._pipe is not None
         assert self._process is not None
@@ -133,6 +133,7 @@ class WriterProcess:
         self._process.join(0)
         log.error(
             "writer process lost; the next batch starts a new one",
+            why=why,
             pid=self._process.pid,
             exit_code=self._process.exitcode,
         )
