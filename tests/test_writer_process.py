@@ -48,6 +48,19 @@ async def test_a_writer_killed_between_batches_is_replaced(client: TestClient[An
     assert not exists(writer.pid)
 
 
+async def test_the_writer_outlives_signals_meant_for_its_group(
+    client: TestClient[Any, Any],
+) -> None:
+    """Ctrl-C or a TERM to the process group: the serving process drains, then closes the pipe."""
+    pid = client.app[WRITER].pid
+    assert pid is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        os.kill(pid, signum)
+    await asyncio.sleep(0.1)
+    assert (await post(client, payload()))["queued"] == 1
+    assert client.app[WRITER].pid == pid
+
+
 async def in_long_transaction(db: Path) -> None:
     """Return once a writer has held SQLite's write lock for 50 ms (longer than the
     serving process's own small transactions take)."""

@@ -171,7 +171,10 @@ def _child(pipe: Connection, settings: Settings) -> None:
     """The child's main: serve batches until the parent closes the pipe."""
     from lumen_bridge.logs import configure_logging
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent decides when to stop
+    # Ctrl-C, or a TERM sent to the whole group: the parent drains and then closes the pipe,
+    # which ends this process (as does the parent's death).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging(settings.log)
     asyncio.run(_serve(pipe, settings))
 
