@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from lumen_bridge.payload import Alert
+from lumen_bridge.store.bulk import BulkInsert
 from lumen_bridge.store.models import CURRENT, Base, Incident, IncidentStatus
 
 Key = tuple[str, str]
@@ -69,8 +70,10 @@ _DETAILS = ("labels", "annotations")
 _STATE = [name for name in _FIELDS if name not in (*_DETAILS, "id", "receiver", "identity")]
 _UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("_id"))
 # Multi-row INSERTs whose RETURNING rows are matched by key, not by order: SQLite does not
-# promise an order, and asking SQLAlchemy for one makes it insert row by row there.
-_INSERT = insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.receiver, _TABLE.c.identity)
+# promise an order.
+_INSERT = BulkInsert(
+    _TABLE, [name for name in _FIELDS if name != "id"], returning=["id", "receiver", "identity"]
+)
 _LOCK = (
     select(*_SELECT)
     .where(
@@ -169,6 +172,6 @@ def save(connection: Connection, records: Collection[IncidentRecord]) -> None:
         if not batch:
             continue
         by_key = {(r.receiver, r.identity): r for r in batch}
-        rows = [{n: getattr(r, n) for n in _FIELDS if n != "id"} for r in batch]
-        for new_id, receiver, identity in connection.execute(_INSERT, rows):
+        rows = [{n: getattr(r, n) for n in _INSERT.columns} for r in batch]
+        for new_id, receiver, identity in _INSERT(connection, rows):
             by_key[(receiver, identity)].id = new_id

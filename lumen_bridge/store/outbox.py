@@ -49,7 +49,23 @@ class NewNotification:
 
 
 _OUTBOX = Base.metadata.tables[Notification.__tablename__]
-_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, _OUTBOX.c.idempotency_key)
+_INSERT_OUTBOX = BulkInsert(
+    _OUTBOX,
+    [
+        "receiver",
+        "kind",
+        "action",
+        "idempotency_key",
+        "status",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "lease_until",
+        "delivered_at",
+        "last_error",
+    ],
+    returning=["id", "idempotency_key"],
+)
 _INSERT_ITEMS = BulkInsert(
     Base.metadata.tables[NotificationItem.__tablename__],
     ["outbox_id", "incident_id", "seq", "action", "snapshot"],
@@ -62,7 +78,7 @@ def add(connection: Connection, notifications: Sequence[NewNotification]) -> Non
         return
     ids = {  # by the unique idempotency key: one multi-row INSERT, in no promised order
         key: outbox_id
-        for outbox_id, key in connection.execute(_INSERT_OUTBOX, [n.row for n in notifications])
+        for outbox_id, key in _INSERT_OUTBOX(connection, [n.row for n in notifications])
     }
     items = [
         item | {"outbox_id": ids[notification.row["idempotency_key"]]}
