@@ -248,9 +248,11 @@ async def test_mixed_payload_counts_each_alert_once(client: TestClient[Any, Any]
 
 
 async def test_storm_is_one_email_row(client: TestClient[Any, Any]) -> None:
-    assert await post(client, payload(n=500)) == answer(queued=500, alerts=500)
+    # 1,200 new incidents: three multi-row INSERTs of up to 500 (store.bulk)
+    assert await post(client, payload(n=1200)) == answer(queued=1200, alerts=1200)
     [row] = await notifications(client)
-    assert (row[0], row[2], len(row[3])) == ("oncall", "firing", 500)
+    assert (row[0], row[2], len(row[3])) == ("oncall", "firing", 1200)
+    assert len({incident.id for incident in await incidents(client)}) == 1200
 
 
 async def test_alert_without_fingerprint_uses_label_hash(client: TestClient[Any, Any]) -> None:

@@ -1,27 +1,61 @@
-"""Multi-row INSERTs for the hot path, without SQLAlchemy's per-row parameter machinery."""
+"""Multi-row INSERTs and UPDATEs for the hot path, without SQLAlchemy's per-row machinery.
+
+``connection.execute(statement, rows)`` builds and processes a parameter dict per row in
+Python (about a third of a batch's time on the writer). These bind each row as a tuple
+through the same type processors (UTC timestamps, JSON), with the statement compiled once
+per dialect, and hand the rows to the driver.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Table, bindparam, insert
+from sqlalchemy import Connection, Dialect, Table, bindparam, insert, update
+from sqlalchemy.sql.dml import UpdateBase
 
-__all__ = ["BulkInsert"]
+__all__ = ["BulkInsert", "BulkUpdate"]
 
 _Bind = Callable[[Any], Any] | None
 ROWS_PER_STATEMENT = 500  # with RETURNING; 500 rows of 21 columns stay under both drivers' limits
 
 
-class BulkInsert:
-    """``INSERT INTO table (columns) VALUES (...)`` for many rows at once.
+class _Compiled:
+    """A statement with positional parameters named ``names``, compiled once per dialect."""
 
-    ``connection.execute(insert(table), rows)`` builds and processes a parameter dict per
-    row in Python (about a third of a batch's time on the writer). This binds each row as
-    a tuple through the same type processors (UTC timestamps, JSON), compiled once per
-    dialect, and hands the rows to the driver: all of them to one ``executemany``, or, with
-    ``returning``, as multi-row ``VALUES`` of up to :data:`ROWS_PER_STATEMENT` rows (one
-    statement compiled per row count), whose returned rows come back in no promised order.
+    def __init__(self, statement: UpdateBase, names: Sequence[str]) -> None:
+        self.statement = statement
+        self.names = list(names)
+        # By the dialect object itself (weakly: a disposed engine's may not lend its id out).
+        self._by_dialect: WeakKeyDictionary[Dialect, tuple[str, list[_Bind]]] = WeakKeyDictionary()
+
+    def get(self, dialect: Dialect) -> tuple[str, list[_Bind]]:
+        """The SQL text for ``dialect`` and each parameter's bind processor, in order."""
+        if dialect not in self._by_dialect:
+            compiled = self.statement.compile(dialect=dialect)
+            # Both drivers' paramstyles are positional.
+            assert compiled.positiontup == self.names, compiled.positiontup
+            processors = compiled._bind_processors  # a column's processor is one callable
+            binds = [cast(_Bind, processors.get(name)) for name in self.names]
+            self._by_dialect[dialect] = (compiled.string, binds)
+        return self._by_dialect[dialect]
+
+
+def _tuples(
+    rows: Sequence[Mapping[str, Any]], names: Sequence[str], binds: Sequence[_Bind]
+) -> list[list[Any]]:
+    pairs = list(zip(names, binds, strict=True))
+    return [
+        [row[name] if bind is None else bind(row[name]) for name, bind in pairs] for row in rows
+    ]
+
+
+class BulkInsert:
+    """``INSERT INTO table (columns) VALUES (...)`` for many rows at once: all of them to one
+    driver ``executemany``, or, with ``returning``, as multi-row ``VALUES`` of up to
+    :data:`ROWS_PER_STATEMENT` rows (one statement compiled per row count), whose returned
+    rows come back in no promised order.
     """
 
     def __init__(
@@ -30,8 +64,13 @@ class BulkInsert:
         self.table = table
         self.columns = list(columns)
         self.returning = [table.c[name] for name in returning]
-        self._binds: dict[int, tuple[str, list[_Bind]]] = {}
-        self._multi: dict[tuple[int, int], str] = {}
+        self._one = _Compiled(
+            insert(table)
+            .inline()
+            .values({name: bindparam(name, type_=table.c[name].type) for name in columns}),
+            self.columns,
+        )
+        self._multi: WeakKeyDictionary[Dialect, dict[int, str]] = WeakKeyDictionary()
 
     def __call__(
         self, connection: Connection, rows: Sequence[Mapping[str, Any]]
@@ -40,11 +79,8 @@ class BulkInsert:
         if not rows:
             return []
         dialect = connection.dialect
-        sql, binds = self._binds.get(id(dialect)) or self._compile(dialect)
-        pairs = list(zip(self.columns, binds, strict=True))
-        values = [
-            [row[name] if bind is None else bind(row[name]) for name, bind in pairs] for row in rows
-        ]
+        sql, binds = self._one.get(dialect)
+        values = _tuples(rows, self.columns, binds)
         if not self.returning:
             connection.exec_driver_sql(sql, [tuple(row) for row in values])
             return []
@@ -56,25 +92,10 @@ class BulkInsert:
             returned += [tuple(row) for row in result]
         return returned
 
-    def _compile(self, dialect: Dialect) -> tuple[str, list[_Bind]]:
-        """The one-row statement and each column's bind processor, in column order."""
-        statement = (
-            insert(self.table)
-            .inline()
-            .values({name: bindparam(name, type_=self.table.c[name].type) for name in self.columns})
-        )
-        compiled = statement.compile(dialect=dialect)
-        # Both drivers' paramstyles are positional, in the order the columns are given.
-        assert compiled.positiontup == self.columns, compiled.positiontup
-        processors = compiled._bind_processors  # a column's processor is one callable
-        binds = [cast(_Bind, processors.get(name)) for name in self.columns]
-        self._binds[id(dialect)] = (compiled.string, binds)
-        return compiled.string, binds
-
     def _multi_sql(self, dialect: Dialect, count: int) -> str:
         """``INSERT ... VALUES (...), ... (count rows) RETURNING ...`` for ``dialect``."""
-        key = (id(dialect), count)
-        if key not in self._multi:
+        by_count = self._multi.setdefault(dialect, {})
+        if count not in by_count:
             statement = (
                 insert(self.table)
                 .values(
@@ -91,5 +112,27 @@ class BulkInsert:
             compiled = statement.compile(dialect=dialect)
             expected = [f"{name}_{n}" for n in range(count) for name in self.columns]
             assert compiled.positiontup == expected  # row by row, columns in order
-            self._multi[key] = compiled.string
-        return self._multi[key]
+            by_count[count] = compiled.string
+        return by_count[count]
+
+
+class BulkUpdate:
+    """``UPDATE table SET columns WHERE id = ...`` for many rows in one driver ``executemany``
+    (each row a mapping with ``id`` and every column)."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self.columns = list(columns)
+        self._statement = _Compiled(
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({name: bindparam(name, type_=table.c[name].type) for name in columns}),
+            [*self.columns, "_id"],
+        )
+
+    def __call__(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Update ``rows``."""
+        if not rows:
+            return
+        sql, binds = self._statement.get(connection.dialect)
+        names = [*self.columns, "id"]
+        connection.exec_driver_sql(sql, [tuple(row) for row in _tuples(rows, names, binds)])

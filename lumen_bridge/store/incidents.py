@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, select
 
 from lumen_bridge.payload import Alert
-from lumen_bridge.store.bulk import BulkInsert
+from lumen_bridge.store.bulk import BulkInsert, BulkUpdate
 from lumen_bridge.store.models import CURRENT, Base, Incident, IncidentStatus
 
 Key = tuple[str, str]
@@ -68,7 +68,8 @@ _FIELDS = [f.name for f in dataclasses.fields(IncidentRecord) if f.name != "deta
 _SELECT = [_TABLE.c[name] for name in _FIELDS]
 _DETAILS = ("labels", "annotations")
 _STATE = [name for name in _FIELDS if name not in (*_DETAILS, "id", "receiver", "identity")]
-_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("_id"))
+_UPDATE_STATE = BulkUpdate(_TABLE, _STATE)
+_UPDATE_DETAILS = BulkUpdate(_TABLE, _DETAILS)
 # Multi-row INSERTs whose RETURNING rows are matched by key, not by order: SQLite does not
 # promise an order.
 _INSERT = BulkInsert(
@@ -154,16 +155,15 @@ def save(connection: Connection, records: Collection[IncidentRecord]) -> None:
     its successor on the same key enters it.
     """
     existing = [r for r in records if r.id is not None]
-    if existing:
-        connection.execute(
-            _UPDATE, [{"_id": r.id} | {n: getattr(r, n) for n in _STATE} for r in existing]
-        )
-        details = [r for r in existing if r.details_changed]
-        if details:
-            connection.execute(
-                _UPDATE,
-                [{"_id": r.id, "labels": r.labels, "annotations": r.annotations} for r in details],
-            )
+    _UPDATE_STATE(connection, [{n: getattr(r, n) for n in (*_STATE, "id")} for r in existing])
+    _UPDATE_DETAILS(
+        connection,
+        [
+            {"id": r.id, "labels": r.labels, "annotations": r.annotations}
+            for r in existing
+            if r.details_changed
+        ],
+    )
     new = [r for r in records if r.id is None]
     # A key has at most one current row, so the current new rows go in one statement. A
     # new row already retired (an incident opened and replaced within one batch) goes
