@@ -8,6 +8,7 @@ per dialect, and hand the rows to the driver.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 from weakref import WeakKeyDictionary
@@ -18,7 +19,8 @@ from sqlalchemy.sql.dml import UpdateBase
 __all__ = ["BulkInsert", "BulkUpdate"]
 
 _Bind = Callable[[Any], Any] | None
-ROWS_PER_STATEMENT = 500  # with RETURNING; 500 rows of 21 columns stay under both drivers' limits
+_NUMBERED = re.compile(r"\$(\d+)")  # numeric_dollar parameters: $1, $2, ...
+ROWS_PER_STATEMENT = 500  # 500 rows of 21 columns stay under both drivers' parameter limits
 
 
 class _Compiled:
@@ -42,6 +44,29 @@ class _Compiled:
         return self._by_dialect[dialect]
 
 
+class _Split:
+    """A one-row ``INSERT ... VALUES (...) [RETURNING ...]`` compiled once per dialect, cut
+    around its VALUES group: (``... VALUES ``, ``(...)``, `` RETURNING ...`` or ``""``)."""
+
+    def __init__(self, statement: UpdateBase) -> None:
+        self.statement = statement
+        self._by_dialect: WeakKeyDictionary[Dialect, tuple[str, str, str]] = WeakKeyDictionary()
+
+    def get(self, dialect: Dialect) -> tuple[str, str, str]:
+        """The three parts of the statement's SQL for ``dialect``."""
+        if dialect not in self._by_dialect:
+            sql = self.statement.compile(dialect=dialect).string
+            head, rest = sql.split(" VALUES ", 1)
+            group, returning, tail = rest.partition(" RETURNING ")
+            self._by_dialect[dialect] = (f"{head} VALUES ", group, returning + tail)
+        return self._by_dialect[dialect]
+
+
+def _renumbered(group: str, offset: int) -> str:
+    """``group``'s ``$n`` parameters moved on by ``offset``."""
+    return _NUMBERED.sub(lambda match: f"${int(match[1]) + offset}", group)
+
+
 def _tuples(
     rows: Sequence[Mapping[str, Any]], names: Sequence[str], binds: Sequence[_Bind]
 ) -> list[list[Any]]:
@@ -52,9 +77,9 @@ def _tuples(
 
 
 class BulkInsert:
-    """``INSERT INTO table (columns) VALUES (...)`` for many rows at once: all of them to one
-    driver ``executemany``, or, with ``returning``, as multi-row ``VALUES`` of up to
-    :data:`ROWS_PER_STATEMENT` rows (one statement compiled per row count), whose returned
+    """``INSERT INTO table (columns) VALUES (...), (...), ...``: many rows, up to
+    :data:`ROWS_PER_STATEMENT` a statement (PostgreSQL executes one statement of many rows
+    several times faster than as many one-row executions). With ``returning``, the returned
     rows come back in no promised order.
     """
 
@@ -64,55 +89,42 @@ class BulkInsert:
         self.table = table
         self.columns = list(columns)
         self.returning = [table.c[name] for name in returning]
-        self._one = _Compiled(
-            insert(table)
-            .inline()
-            .values({name: bindparam(name, type_=table.c[name].type) for name in columns}),
-            self.columns,
+        one = insert(table).values(
+            {name: bindparam(name, type_=table.c[name].type) for name in columns}
         )
+        self._binds = _Compiled(one.inline(), self.columns)
+        self._split = _Split(one.returning(*self.returning) if returning else one.inline())
         self._multi: WeakKeyDictionary[Dialect, dict[int, str]] = WeakKeyDictionary()
 
     def __call__(
         self, connection: Connection, rows: Sequence[Mapping[str, Any]]
     ) -> list[tuple[Any, ...]]:
         """Insert ``rows`` (each a mapping with every column); the ``returning`` rows."""
-        if not rows:
-            return []
         dialect = connection.dialect
-        sql, binds = self._one.get(dialect)
-        values = _tuples(rows, self.columns, binds)
-        if not self.returning:
-            connection.exec_driver_sql(sql, [tuple(row) for row in values])
-            return []
+        values = _tuples(rows, self.columns, self._binds.get(dialect)[1])
         returned: list[tuple[Any, ...]] = []
         for start in range(0, len(values), ROWS_PER_STATEMENT):
             chunk = values[start : start + ROWS_PER_STATEMENT]
             flat = tuple(value for row in chunk for value in row)
             result = connection.exec_driver_sql(self._multi_sql(dialect, len(chunk)), flat)
-            returned += [tuple(row) for row in result]
+            if self.returning:
+                returned += [tuple(row) for row in result]
         return returned
 
     def _multi_sql(self, dialect: Dialect, count: int) -> str:
-        """``INSERT ... VALUES (...), ... (count rows) RETURNING ...`` for ``dialect``."""
+        """``INSERT ... VALUES (...), ... (count rows) RETURNING ...`` for ``dialect``: the
+        one-row statement's VALUES group repeated, its parameters numbered on where the
+        dialect numbers them (compiling a 500-row statement took SQLAlchemy 0.3 s)."""
         by_count = self._multi.setdefault(dialect, {})
         if count not in by_count:
-            statement = (
-                insert(self.table)
-                .values(
-                    [
-                        {
-                            name: bindparam(f"{name}_{n}", type_=self.table.c[name].type)
-                            for name in self.columns
-                        }
-                        for n in range(count)
-                    ]
-                )
-                .returning(*self.returning)
-            )
-            compiled = statement.compile(dialect=dialect)
-            expected = [f"{name}_{n}" for n in range(count) for name in self.columns]
-            assert compiled.positiontup == expected  # row by row, columns in order
-            by_count[count] = compiled.string
+            head, group, tail = self._split.get(dialect)
+            if dialect.paramstyle == "qmark":
+                groups = [group] * count
+            else:
+                assert dialect.paramstyle == "numeric_dollar", dialect.paramstyle
+                width = len(self.columns)
+                groups = [_renumbered(group, n * width) for n in range(count)]
+            by_count[count] = f"{head}{', '.join(groups)}{tail}"
         return by_count[count]
 
 
