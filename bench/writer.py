@@ -1,0 +1,118 @@
+"""The writer's cost per webhook: the pipeline's batches alone, without HTTP, on SQLite.
+
+Runs what the writer process runs (parse the raw bodies, ``Pipeline.run_many``: decide and
+commit) for ``--batches`` batches of ``--per-batch`` hit or
+miss webhooks (the 2-alert payload of bench/ingest.py), and prints the CPU time per webhook.
+On a shared machine those times move by a third from run to run; ``--instructions`` runs
+the same twice under ``valgrind --tool=callgrind`` (once without the batches) and prints
+the instructions per webhook instead, which repeat to the last digits.
+
+    python bench/writer.py miss
+    python bench/writer.py miss --instructions      # about two minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ingest import payload_text
+
+from lumen_bridge.config import load_settings
+from lumen_bridge.payload import WebhookPayload
+from lumen_bridge.pipeline import Pipeline
+from lumen_bridge.store import migrate
+from lumen_bridge.store.db import Transactions
+
+
+def batches(workload: str, count: int, size: int, start: int) -> list[list[tuple[bytes, datetime]]]:
+    """``count`` batches of ``size`` raw webhooks, as the writer process receives them."""
+    body = payload_text()
+    now = datetime.now(UTC)
+    made, n = [], start
+    for _ in range(count):
+        batch = []
+        for _ in range(size):
+            n += 1
+            text = body.replace("FPRINT", f"w{n}" if workload == "miss" else "fixed")
+            batch.append((text.encode(), now + timedelta(milliseconds=n)))
+        made.append(batch)
+    return made
+
+
+async def rounds(args: argparse.Namespace, url: str) -> list[float]:
+    """CPU seconds per webhook (every thread of this process), one figure per round."""
+    settings = load_settings(None, {"LUMEN_DATABASE_URL": url})
+    transactions = Transactions(settings.database)
+    pipeline = Pipeline(settings, transactions)
+    per_round = []
+    for round_ in range(args.rounds):
+        work = batches(args.workload, args.batches, args.per_batch, round_ * 10**6)
+        started = time.process_time()
+        for batch in work:
+            await pipeline.run_many(
+                [(WebhookPayload.model_validate_json(body), at) for body, at in batch]
+            )
+        per_round.append((time.process_time() - started) / (args.batches * args.per_batch))
+    await transactions.close()
+    return per_round
+
+
+def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'writer.db'}"
+        migrate.upgrade(url)
+        per_round = asyncio.run(rounds(args, url))
+        if per_round:
+            print(
+                f"{args.workload}: CPU per webhook, by round: "
+                + ", ".join(f"{t * 1e6:.0f} µs" for t in per_round)
+            )
+
+
+def instructions(args: argparse.Namespace) -> None:
+    def collected(rounds: int) -> int:
+        argv = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={os.devnull}",
+            sys.executable,
+            __file__,
+            args.workload,
+            f"--rounds={rounds}",
+            f"--batches={args.batches}",
+            f"--per-batch={args.per_batch}",
+        ]
+        err = subprocess.run(argv, capture_output=True, text=True, check=True).stderr
+        match = re.search(r"Collected : (\d+)", err)
+        assert match is not None, err
+        return int(match.group(1))
+
+    webhooks = args.batches * args.per_batch
+    per_webhook = (collected(1) - collected(0)) / webhooks
+    print(
+        f"{args.workload}: {per_webhook / 1e6:.3f}M instructions per webhook ({webhooks} webhooks)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("workload", choices=["hit", "miss"])
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--per-batch", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--instructions", action="store_true", help="count them with callgrind")
+    args = parser.parse_args()
+    (instructions if args.instructions else run)(args)
+
+
+if __name__ == "__main__":
+    main()
