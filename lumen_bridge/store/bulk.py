@@ -44,24 +44,6 @@ class _Compiled:
         return self._by_dialect[dialect]
 
 
-class _Split:
-    """A one-row ``INSERT ... VALUES (...) [RETURNING ...]`` compiled once per dialect, cut
-    around its VALUES group: (``... VALUES ``, ``(...)``, `` RETURNING ...`` or ``""``)."""
-
-    def __init__(self, statement: UpdateBase) -> None:
-        self.statement = statement
-        self._by_dialect: WeakKeyDictionary[Dialect, tuple[str, str, str]] = WeakKeyDictionary()
-
-    def get(self, dialect: Dialect) -> tuple[str, str, str]:
-        """The three parts of the statement's SQL for ``dialect``."""
-        if dialect not in self._by_dialect:
-            sql = self.statement.compile(dialect=dialect).string
-            head, rest = sql.split(" VALUES ", 1)
-            group, returning, tail = rest.partition(" RETURNING ")
-            self._by_dialect[dialect] = (f"{head} VALUES ", group, returning + tail)
-        return self._by_dialect[dialect]
-
-
 def _renumbered(group: str, offset: int) -> str:
     """``group``'s ``$n`` parameters moved on by ``offset``."""
     return _NUMBERED.sub(lambda match: f"${int(match[1]) + offset}", group)
@@ -92,8 +74,9 @@ class BulkInsert:
         one = insert(table).values(
             {name: bindparam(name, type_=table.c[name].type) for name in columns}
         )
-        self._binds = _Compiled(one.inline(), self.columns)
-        self._split = _Split(one.returning(*self.returning) if returning else one.inline())
+        self._one = _Compiled(
+            one.returning(*self.returning) if returning else one.inline(), self.columns
+        )
         self._multi: WeakKeyDictionary[Dialect, dict[int, str]] = WeakKeyDictionary()
 
     def __call__(
@@ -101,7 +84,7 @@ class BulkInsert:
     ) -> list[tuple[Any, ...]]:
         """Insert ``rows`` (each a mapping with every column); the ``returning`` rows."""
         dialect = connection.dialect
-        values = _tuples(rows, self.columns, self._binds.get(dialect)[1])
+        values = _tuples(rows, self.columns, self._one.get(dialect)[1])
         returned: list[tuple[Any, ...]] = []
         for start in range(0, len(values), ROWS_PER_STATEMENT):
             chunk = values[start : start + ROWS_PER_STATEMENT]
@@ -117,14 +100,15 @@ class BulkInsert:
         dialect numbers them (compiling a 500-row statement took SQLAlchemy 0.3 s)."""
         by_count = self._multi.setdefault(dialect, {})
         if count not in by_count:
-            head, group, tail = self._split.get(dialect)
+            head, rest = self._one.get(dialect)[0].split(" VALUES ", 1)
+            group, returning, tail = rest.partition(" RETURNING ")
             if dialect.paramstyle == "qmark":
                 groups = [group] * count
             else:
                 assert dialect.paramstyle == "numeric_dollar", dialect.paramstyle
                 width = len(self.columns)
                 groups = [_renumbered(group, n * width) for n in range(count)]
-            by_count[count] = f"{head}{', '.join(groups)}{tail}"
+            by_count[count] = f"{head} VALUES {', '.join(groups)}{returning}{tail}"
         return by_count[count]
 
 
