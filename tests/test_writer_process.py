@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import pickle
 import signal
 import sqlite3
 import time
@@ -14,8 +15,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.exc import OperationalError
 
 from lumen_bridge.keys import WRITER
+from lumen_bridge.pipeline.writer import _portable
 from tests.conftest import AppFactory, auth, payload, post
 from tests.helpers import count_events
 
@@ -112,3 +115,22 @@ async def test_the_thread_writer_decides_the_same(make_client: AppFactory) -> No
     assert WRITER not in client.app
     assert (await post(client, payload()))["queued"] == 1
     assert (await post(client, payload()))["deduplicated"] == 1
+
+
+def crossed(exc: Exception) -> Exception:
+    """``exc`` as the writer's answer carries it back."""
+    back: Exception = pickle.loads(pickle.dumps(_portable(exc)))  # noqa: S301 - our own bytes
+    return back
+
+
+def test_database_errors_cross_the_pipe_with_their_class() -> None:
+    class Unpicklable(Exception):
+        def __reduce__(self) -> Any:
+            raise TypeError("cannot pickle this driver error")
+
+    error = OperationalError("INSERT INTO incidents ...", {"big": "x" * 1000}, Unpicklable("gone"))
+    back = crossed(error)
+    assert isinstance(back, OperationalError)  # still "database unavailable" (503)
+    assert "Unpicklable: gone" in str(back)
+    assert "x" * 1000 not in str(back)  # a storm's parameters stay behind
+    assert isinstance(crossed(ValueError("bad")), ValueError)

@@ -10,10 +10,9 @@ back one summary per webhook; the 200 answers still leave only after the commit.
 If the child dies, the batch in flight fails as "database unavailable" (a 503, which
 Alertmanager retries; the child answers only after its commit, so nothing answered is
 lost, and an uncommitted batch leaves nothing behind) and the next batch starts a new
-child. The outbox worker, the silence replayer
-and the API keep their own transactions in the serving process: they are small and
-rare next to a storm of webhooks. The pipe carries pickles between this process and
-its own child only.
+child. The outbox worker, the silence replayer and the API keep their own transactions
+in the serving process: they are small and rare next to a storm of webhooks. The pipe
+carries pickles between this process and its own child only.
 """
 
 from __future__ import annotations
@@ -62,7 +61,7 @@ class WriterProcess:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Start the child and wait until it has opened the database."""
+        """Start the child and wait until it is ready for batches."""
         # A fork of a single-threaded server that has imported this module already: quick,
         # and nothing of this process's threads or loop is inherited.
         context = multiprocessing.get_context("forkserver")
