@@ -14,12 +14,20 @@ from pathlib import Path
 BRIDGE = [sys.executable, "-m", "lumen_bridge"]
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nobody listens on right now, and never the same twice in
+    one test run (the kernel may offer a port again once it is closed, before the process it
+    was meant for binds it: two servers of one chain were once given the same port)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @contextmanager
