@@ -37,7 +37,7 @@ from lumen_bridge.store.db import Transactions
 
 __all__ = ["Webhook", "WriterProcess"]
 
-START_TIMEOUT = 60.0  # seconds for a new child to import, open the database and say so
+START_TIMEOUT = 60.0  # seconds for a new child to start and say it is ready
 STOP_TIMEOUT = 30.0  # seconds a stopping child may take to finish its batch
 
 log = structlog.get_logger("lumen_bridge.writer")
