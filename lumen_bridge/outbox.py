@@ -44,6 +44,7 @@ from lumen_bridge.store.models import OutboxStatus
 __all__ = ["OutboxWorker"]
 
 CONCURRENCY = 16
+CLAIM_BATCH = 4  # once every slot was taken, claim again when this many are free
 ALERTS_IN_FLIGHT = 2000  # claims stop there (a single larger row is still taken alone)
 INGEST_FIRST = 0.5  # while webhooks wait for their commit, claim at most this often (s)
 SWEEP_INTERVAL = 5.0  # seconds between safety-net sweeps
@@ -81,7 +82,7 @@ class OutboxWorker:
         self._stopping = False
         self._runner: asyncio.Task[None] | None = None
         self._inflight: dict[asyncio.Task[None], Delivery] = {}
-        self._saturated = False  # every slot was taken: a finishing delivery must wake the loop
+        self._saturated = False  # every slot was taken: finishing deliveries must wake the loop
         # Results of deliveries that end together are recorded in one transaction.
         self._results: GroupCommit[tuple[Delivery, store.Outcome], bool] = GroupCommit(
             "delivery-results", self._record_many
@@ -166,7 +167,13 @@ class OutboxWorker:
         if self._stopping and task.cancelled():
             return  # stop() releases its row
         self._inflight.pop(task, None)
-        if self._saturated and not self._stopping:
+        # One claim for several free slots: a claim is a transaction, and with a backlog
+        # claiming each slot as it came free cost more than the delivery itself.
+        if (
+            self._saturated
+            and not self._stopping
+            and len(self._inflight) <= CONCURRENCY - CLAIM_BATCH
+        ):
             self._wake.set()
 
     async def _deliver(self, delivery: Delivery) -> None:
@@ -220,9 +227,7 @@ class OutboxWorker:
 
     async def _record_many(self, results: Sequence[tuple[Delivery, store.Outcome]]) -> list[bool]:
         """Record attempts and new row states; for each, whether the lease was still held."""
-        return await self.transactions.run(
-            lambda connection: [store.finish(connection, d, o) for d, o in results]
-        )
+        return await self.transactions.run(lambda connection: store.finish(connection, results))
 
     def _outcome(
         self, delivery: Delivery, result: Result, attempted_at: datetime, duration_ms: float

@@ -130,9 +130,9 @@ async def test_a_crashed_workers_row_is_reclaimed_after_its_lease(
     assert (row.status, row.attempts) == ("delivered", 2)
     # The crashed worker's late answer cannot overwrite the new owner's outcome.
     late = store.Outcome(clock.now, "dead", store.OutboxStatus.DEAD, clock.now, 500, "late", 1.0)
-    assert not await second.app[TRANSACTIONS].run(
-        lambda connection: store.finish(connection, crashed, late)
-    )
+    assert await second.app[TRANSACTIONS].run(
+        lambda connection: store.finish(connection, [(crashed, late)])
+    ) == [False]
     [row] = await rows(second)
     assert row.status == "delivered"
 
@@ -233,3 +233,50 @@ async def test_webhooks_waiting_for_their_commit_go_first(
         await eventually(lambda: _count(client, 2))  # ...and claimed once webhooks are done
     finally:
         await w.stop()
+
+
+class Slow:
+    """A receiver that takes a few milliseconds per delivery, each its own, and counts them."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, delivery: Delivery) -> Result:
+        await asyncio.sleep(0.003 * (delivery.id % 7))
+        self.sent += 1
+        return Result.delivered(200)
+
+
+async def test_a_backlog_larger_than_the_slots_drains_each_row_once(
+    aiohttp_client: Any, db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(db_url, LUMEN_TICKET_URL="http://127.0.0.1:9/x")
+    client = await aiohttp_client(create_app(settings, clock=clock, deliver=False))
+    backlog = 3 * outbox.CONCURRENCY
+    for i in range(backlog):
+        await post(client, payload(labels=TICKET, fingerprint=f"backlog-{i}"))
+    claims: list[int] = []
+    real_claim = store.claim
+
+    def counted(*args: Any) -> list[Delivery]:
+        claimed = real_claim(*args)
+        claims.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(store, "claim", counted)
+    receiver = Slow()
+    w = OutboxWorker(
+        client.app[TRANSACTIONS], {"backlog": receiver}, settings.outbox, Metrics(), clock
+    )
+    w.start()
+    try:
+        await eventually(lambda: _all_delivered(client, backlog))
+    finally:
+        await w.stop()
+    assert receiver.sent == backlog  # each row once
+    assert sum(claims) == backlog  # no row claimed twice
+    assert max(claims) == outbox.CONCURRENCY
+
+
+async def _all_delivered(client: TestClient[Any, Any], n: int) -> bool:
+    return [r.status for r in await rows(client)] == ["delivered"] * n

@@ -21,16 +21,14 @@ from sqlalchemy import (
     Connection,
     Row,
     and_,
-    case,
     func,
-    insert,
     or_,
     select,
     update,
 )
 
 from lumen_bridge.notifiers import Delivery, Earlier
-from lumen_bridge.store.bulk import BulkInsert
+from lumen_bridge.store.bulk import BulkInsert, BulkUpdate
 from lumen_bridge.store.models import (
     Base,
     DeliveryAttempt,
@@ -70,6 +68,13 @@ _INSERT_ITEMS = BulkInsert(
     Base.metadata.tables[NotificationItem.__tablename__],
     ["outbox_id", "incident_id", "seq", "action", "snapshot"],
 )
+_INSERT_ATTEMPTS = BulkInsert(
+    Base.metadata.tables[DeliveryAttempt.__tablename__],
+    ["outbox_id", "attempted_at", "result", "status_code", "error", "duration_ms"],
+)
+_FINISH = BulkUpdate(
+    _OUTBOX, ["status", "next_attempt_at", "lease_until", "delivered_at", "last_error"]
+)
 
 
 def add(connection: Connection, notifications: Sequence[NewNotification]) -> None:
@@ -101,11 +106,37 @@ class Outcome:
     duration_ms: float
 
 
-def _due(now: datetime) -> object:
-    return or_(
-        and_(Notification.status == OutboxStatus.PENDING, Notification.next_attempt_at <= now),
-        and_(Notification.status == OutboxStatus.IN_FLIGHT, Notification.lease_until <= now),
-    )
+def _due_parts(now: datetime) -> list[tuple[ColumnElement[bool], ColumnElement[bool]]]:
+    """A row is due when pending past its time, or in flight past its lease."""
+    return [
+        (Notification.status == OutboxStatus.PENDING, Notification.next_attempt_at <= now),
+        (Notification.status == OutboxStatus.IN_FLIGHT, Notification.lease_until <= now),
+    ]
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(*(and_(*part) for part in _due_parts(now)))
+
+
+def _candidates(connection: Connection, now: datetime, limit: int) -> list[int]:
+    """The ids of up to ``limit`` due rows, oldest due first.
+
+    Pending rows and expired leases are read apart, each in the order of the
+    ``(status, next_attempt_at)`` index, so a claim reads ``limit`` index entries whatever
+    the backlog. (Asked as one query with ``OR``, SQLite sorted the whole backlog for
+    every claim: 4 ms of CPU per page sent while 10,000 waited.)
+    """
+    rows = [
+        row
+        for where in _due_parts(now)
+        for row in connection.execute(
+            select(Notification.next_attempt_at, Notification.id)
+            .where(*where)
+            .order_by(Notification.next_attempt_at, Notification.id)
+            .limit(limit)
+        )
+    ]
+    return [outbox_id for _, outbox_id in sorted(rows)[:limit]]
 
 
 def claim(
@@ -116,34 +147,27 @@ def claim(
 
     Each delivery's ``attempt`` is the row's new ``attempts``: the fencing token.
     """
-    first = (
-        select(Notification.id, Notification.next_attempt_at)
-        .where(_due(now))  # type: ignore[arg-type]
-        .order_by(Notification.next_attempt_at, Notification.id)
-        .limit(limit)
-        .subquery()
+    candidates = _candidates(connection, now, limit)
+    if not candidates:
+        return []
+    counts = dict(
+        connection.execute(
+            select(NotificationItem.outbox_id, func.count())
+            .where(NotificationItem.outbox_id.in_(candidates))
+            .group_by(NotificationItem.outbox_id)
+        ).all()
     )
-    alert_count = (  # counted for those rows only, not for the whole backlog
-        select(func.count())
-        .where(NotificationItem.outbox_id == first.c.id)
-        .correlate(first)
-        .scalar_subquery()
-    )
-    candidates = connection.execute(
-        select(first.c.id, alert_count).order_by(first.c.next_attempt_at, first.c.id)
-    ).all()
     ids: list[int] = []
     alerts = 0
-    for outbox_id, count in candidates:
+    for outbox_id in candidates:
+        count = counts.get(outbox_id, 0)
         if ids and alerts + count > max_alerts:
             break
         ids.append(outbox_id)
         alerts += count
-    if not ids:
-        return []
     chosen = (  # still due: another replica may have taken some meanwhile
         select(Notification.id)
-        .where(Notification.id.in_(ids), _due(now))  # type: ignore[arg-type]
+        .where(Notification.id.in_(ids), _due(now))
         .with_for_update(skip_locked=True)
     )
     rows = connection.execute(
@@ -226,42 +250,64 @@ def _earlier(
 
 def next_due(connection: Connection) -> datetime | None:
     """When the earliest pending row is due or the earliest lease ends."""
-    when = case(
-        (Notification.status == OutboxStatus.PENDING, Notification.next_attempt_at),
-        else_=Notification.lease_until,
+    earliest = (
+        select(func.min(Notification.next_attempt_at)).where(
+            Notification.status == OutboxStatus.PENDING
+        ),
+        select(func.min(Notification.lease_until)).where(
+            Notification.status == OutboxStatus.IN_FLIGHT
+        ),
     )
-    statement = select(func.min(when)).where(
-        Notification.status.in_((OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT))
-    )
-    value: datetime | None = connection.scalar(statement)
-    return value
+    found = [when for when in map(connection.scalar, earliest) if when is not None]
+    return min(found, default=None)
 
 
-def finish(connection: Connection, claimed: Delivery, outcome: Outcome) -> bool:
-    """Record the attempt and the row's new state; False if the lease was lost meanwhile."""
-    connection.execute(
-        insert(DeliveryAttempt).values(
-            outbox_id=claimed.id,
-            attempted_at=outcome.attempted_at,
-            result=outcome.result,
-            status_code=outcome.status_code,
-            error=outcome.error,
-            duration_ms=outcome.duration_ms,
-        )
+def finish(connection: Connection, results: Sequence[tuple[Delivery, Outcome]]) -> list[bool]:
+    """Record each attempt and its row's new state, in three statements for any number;
+    for each, whether the lease was still held (if not, the row is left to its new owner)."""
+    if not results:
+        return []
+    _INSERT_ATTEMPTS(
+        connection,
+        [
+            {
+                "outbox_id": claimed.id,
+                "attempted_at": outcome.attempted_at,
+                "result": outcome.result,
+                "status_code": outcome.status_code,
+                "error": outcome.error,
+                "duration_ms": outcome.duration_ms,
+            }
+            for claimed, outcome in results
+        ],
     )
-    delivered = outcome.status is OutboxStatus.DELIVERED
-    result = connection.execute(
-        update(Notification)
-        .where(*_still_ours(claimed))
-        .values(
-            status=outcome.status,
-            next_attempt_at=outcome.next_attempt_at,
-            lease_until=None,
-            delivered_at=outcome.attempted_at if delivered else None,
-            last_error=None if delivered else outcome.error,
+    held = connection.execute(  # locked until the commit: the UPDATE below cannot go stale
+        select(Notification.id, Notification.attempts)
+        .where(
+            Notification.id.in_([claimed.id for claimed, _ in results]),
+            Notification.status == OutboxStatus.IN_FLIGHT,
         )
+        .with_for_update()
     )
-    return bool(result.rowcount)
+    attempts = dict(held.all())
+    kept = [attempts.get(claimed.id) == claimed.attempt for claimed, _ in results]
+    _FINISH(
+        connection,
+        [
+            {
+                "id": claimed.id,
+                "status": outcome.status,
+                "next_attempt_at": outcome.next_attempt_at,
+                "lease_until": None,
+                "delivered_at": outcome.attempted_at if delivered else None,
+                "last_error": None if delivered else outcome.error,
+            }
+            for (claimed, outcome), mine in zip(results, kept, strict=True)
+            if mine
+            for delivered in [outcome.status is OutboxStatus.DELIVERED]
+        ],
+    )
+    return kept
 
 
 def _still_ours(claimed: Delivery) -> tuple[ColumnElement[bool], ...]:
