@@ -1,16 +1,21 @@
-"""Transactions: SQLite's durability setting, and PostgreSQL work that outlives its caller."""
+"""Transactions: SQLite's durability setting and write lock, and PostgreSQL work that
+outlives its caller."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from lumen_bridge.config import DatabaseConfig
+from lumen_bridge.store import db
 from lumen_bridge.store.db import Transactions
 from tests.conftest import new_pg_database
 
@@ -28,6 +33,48 @@ async def test_sqlite_synchronous_is_applied(tmp_path: Path, setting: str, pragm
     finally:
         await transactions.close()
     assert value == pragma
+
+
+def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+    """Another connection takes SQLite's write lock now and keeps it for ``seconds``."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        time.sleep(seconds)
+        other.execute("COMMIT")
+        other.close()
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    return thread
+
+
+async def test_a_transaction_waits_for_sqlites_write_lock(tmp_path: Path) -> None:
+    transactions = Transactions(DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+    holder = _hold_write_lock(tmp_path / "x.db", 0.3)
+    started = time.monotonic()
+    try:
+        await transactions.run(lambda c: c.exec_driver_sql("CREATE TABLE t (x int)"))
+    finally:
+        holder.join()
+        await transactions.close()
+    assert 0.3 <= time.monotonic() - started < 5  # it got the lock once it was free
+
+
+async def test_a_transaction_gives_up_on_a_lock_held_too_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    transactions = Transactions(DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+    holder = _hold_write_lock(tmp_path / "x.db", 1.0)
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            await transactions.run(lambda c: c.exec_driver_sql("CREATE TABLE t (x int)"))
+    finally:
+        holder.join()
+        await transactions.close()
 
 
 def test_sqlite_synchronous_rejects_other_values() -> None:
