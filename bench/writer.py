@@ -1,8 +1,9 @@
 """The writer's cost per webhook: the pipeline's batches alone, without HTTP, on SQLite.
 
-Runs what the writer process runs (parse the raw bodies, ``Pipeline.run_many``: decide and
-commit) for ``--batches`` batches of ``--per-batch`` hit or
-miss webhooks (the 2-alert payload of bench/ingest.py), and prints the CPU time per webhook.
+Runs what the writer process runs (parse the raw bodies, ``Pipeline.process`` in
+``Transactions.run_blocking``: decide and commit) for ``--batches`` batches of
+``--per-batch`` hit or miss webhooks (the 2-alert payload of bench/ingest.py), and prints
+the CPU time per webhook.
 On a shared machine those times move by a third from run to run; ``--instructions`` runs
 the same twice under ``valgrind --tool=callgrind`` (once without the batches) and prints
 the instructions per webhook instead, which repeat to the last digits.
@@ -48,7 +49,7 @@ def batches(workload: str, count: int, size: int, start: int) -> list[list[tuple
     return made
 
 
-async def rounds(args: argparse.Namespace, url: str) -> list[float]:
+def rounds(args: argparse.Namespace, url: str) -> list[float]:
     """CPU seconds per webhook (every thread of this process), one figure per round."""
     settings = load_settings(None, {"LUMEN_DATABASE_URL": url})
     transactions = Transactions(settings.database)
@@ -58,11 +59,10 @@ async def rounds(args: argparse.Namespace, url: str) -> list[float]:
         work = batches(args.workload, args.batches, args.per_batch, round_ * 10**6)
         started = time.process_time()
         for batch in work:
-            await pipeline.run_many(
-                [(WebhookPayload.model_validate_json(body), at) for body, at in batch]
-            )
+            parsed = [(WebhookPayload.model_validate_json(body), at) for body, at in batch]
+            transactions.run_blocking(lambda c, parsed=parsed: pipeline.process(c, parsed))
         per_round.append((time.process_time() - started) / (args.batches * args.per_batch))
-    await transactions.close()
+    asyncio.run(transactions.close())
     return per_round
 
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'writer.db'}"
         migrate.upgrade(url)
-        per_round = asyncio.run(rounds(args, url))
+        per_round = rounds(args, url)
         if per_round:
             print(
                 f"{args.workload}: CPU per webhook, by round: "

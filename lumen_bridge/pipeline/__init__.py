@@ -109,7 +109,7 @@ class Pipeline:
 
     async def run_many(self, deliveries: Sequence[Delivery]) -> list[Summary]:
         """Process several deliveries, in order, in one transaction; one summary each."""
-        return await self.transactions.run(lambda connection: self._process(connection, deliveries))
+        return await self.transactions.run(lambda connection: self.process(connection, deliveries))
 
     def suppression(self, connection: Connection, now: datetime) -> Suppression:
         """The flag and the silences in force at ``now``."""
@@ -119,7 +119,8 @@ class Pipeline:
             silences=[[from_api(m) for m in matchers] for matchers in matcher_lists if matchers],
         )
 
-    def _process(self, connection: Connection, deliveries: Sequence[Delivery]) -> list[Summary]:
+    def process(self, connection: Connection, deliveries: Sequence[Delivery]) -> list[Summary]:
+        """:meth:`run_many`'s work, in the caller's transaction on ``connection``."""
         summaries = [Summary(alerts=len(payload.alerts)) for payload, _ in deliveries]
         pairs: list[tuple[int, Alert, Route]] = []
         events: list[dict[str, Any]] = []

@@ -4,7 +4,8 @@ In one process, serving HTTP and deciding webhooks take turns on one interpreter
 whatever the number of cores. With ``database.writer: process`` (the default) the
 serving process validates each webhook and hands every group-committed batch (the raw
 bodies and their receipt times) through a pipe to a child process. The child parses
-them again, runs :meth:`Pipeline.run_many` on its own :class:`Transactions` and sends
+them again, decides and commits each batch on its main thread (:meth:`Pipeline.process`
+in :meth:`Transactions.run_blocking`: no event loop, no thread hop per batch) and sends
 back one summary per webhook; the 200 answers still leave only after the commit.
 
 If the child dies, the batch in flight fails as "database unavailable" (a 503, which
@@ -167,7 +168,11 @@ async def _readable(pipe: Connection) -> None:
 
 
 def _child(pipe: Connection, settings: Settings) -> None:
-    """The child's main: serve batches until the parent closes the pipe."""
+    """The child's main: serve batches until the parent closes the pipe.
+
+    It waits on the pipe and runs each batch on this thread (no event loop: on SQLite
+    every statement runs here, without a hop to a worker thread and back).
+    """
     from lumen_bridge.logs import configure_logging
 
     # Ctrl-C, or a TERM sent to the whole group: the parent drains and then closes the pipe,
@@ -175,35 +180,35 @@ def _child(pipe: Connection, settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging(settings.log)
-    asyncio.run(_serve(pipe, settings))
-
-
-async def _serve(pipe: Connection, settings: Settings) -> None:
     transactions = Transactions(settings.database)
     pipeline = Pipeline(settings, transactions)
     pipe.send_bytes(b"ready")
     try:
         while True:
-            await _readable(pipe)
             try:
                 message = pipe.recv_bytes()
             except EOFError:
                 return  # the parent closed the pipe: stop
-            deliveries = [
-                (WebhookPayload.model_validate_json(body), received_at)
-                for body, received_at in pickle.loads(message)  # noqa: S301 - our parent
-            ]
-            reply: tuple[bool, Any]
             try:
-                reply = (True, await pipeline.run_many(deliveries))
-            except Exception as exc:
-                reply = (False, _portable(exc))
-            try:
-                pipe.send_bytes(pickle.dumps(reply, 5))
+                pipe.send_bytes(pickle.dumps(_commit(transactions, pipeline, message), 5))
             except OSError:
                 return  # the parent gave up on this batch
     finally:
-        await transactions.close()
+        asyncio.run(transactions.close())
+
+
+def _commit(transactions: Transactions, pipeline: Pipeline, message: bytes) -> tuple[bool, Any]:
+    """One batch from the parent, parsed, decided and committed: the reply to send back."""
+    deliveries = [
+        (WebhookPayload.model_validate_json(body), received_at)
+        for body, received_at in pickle.loads(message)  # noqa: S301 - our parent
+    ]
+    try:
+        return True, transactions.run_blocking(
+            lambda connection: pipeline.process(connection, deliveries)
+        )
+    except Exception as exc:
+        return False, _portable(exc)
 
 
 def _portable(exc: Exception) -> Exception:

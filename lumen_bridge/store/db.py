@@ -121,6 +121,11 @@ def is_retryable(exc: DBAPIError) -> bool:
     return sqlstate in _RETRYABLE_SQLSTATES
 
 
+def _again(exc: DBAPIError, attempt: int) -> bool:
+    """Whether a transaction that failed with ``exc`` on try ``attempt`` is run again."""
+    return attempt < MAX_TRANSACTION_TRIES and (is_retryable(exc) or exc.connection_invalidated)
+
+
 class Transactions:
     """Runs synchronous database work in one transaction, retried when it lost a race.
 
@@ -164,21 +169,36 @@ class Transactions:
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(connection)`` in one transaction and commit; return its result."""
-        for attempt in range(1, MAX_TRANSACTION_TRIES + 1):
+        if self._sync is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self.run_blocking, work)
+        attempt = 0
+        while True:
+            attempt += 1
+            assert self._loop is not None
+            done = asyncio.run_coroutine_threadsafe(self._run_async(work), self._loop)
             try:
-                if self._sync is not None:
-                    loop = asyncio.get_running_loop()
-                    return await loop.run_in_executor(self._thread, self._run_sync, work)
-                assert self._loop is not None
-                done = asyncio.run_coroutine_threadsafe(self._run_async(work), self._loop)
                 # A caller cancelled meanwhile does not cut a transaction short: it ends
                 # (commit or rollback) as it would on SQLite's thread.
                 return await asyncio.shield(asyncio.wrap_future(done))
             except DBAPIError as exc:
-                again = is_retryable(exc) or exc.connection_invalidated
-                if attempt == MAX_TRANSACTION_TRIES or not again:
+                if not _again(exc, attempt):
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def run_blocking(self, work: Callable[[Connection], T]) -> T:
+        """:meth:`run` for a thread that may wait: SQLite's own, or the writer process's."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if self._sync is not None:
+                    return self._run_sync(work)
+                assert self._loop is not None
+                done = asyncio.run_coroutine_threadsafe(self._run_async(work), self._loop)
+                return done.result()
+            except DBAPIError as exc:
+                if not _again(exc, attempt):
+                    raise
 
     def _run_sync(self, work: Callable[[Connection], T]) -> T:
         assert self._sync is not None
