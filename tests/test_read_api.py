@@ -83,7 +83,7 @@ async def test_health_and_readiness(client: TestClient[Any, Any]) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["schema"] == "0001"
+    assert (await ready.json())["schema"] == "0002"
     engine = client.app[ENGINE]
     async with engine.begin() as connection:
         await connection.execute(text("UPDATE alembic_version SET version_num = 'old'"))
@@ -93,7 +93,7 @@ async def test_health_and_readiness(client: TestClient[Any, Any]) -> None:
         assert "schema" in (await not_ready.json())["error"]
     finally:
         async with engine.begin() as connection:
-            await connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+            await connection.execute(text("UPDATE alembic_version SET version_num = '0002'"))
 
 
 async def test_metrics_has_the_contract_names(client: TestClient[Any, Any]) -> None:

@@ -120,10 +120,10 @@ class Incident(Base):
 
     __tablename__ = "incidents"
     __table_args__ = (
-        Index(
+        Index(  # identity first: the batch lock asks for many identities of one receiver
             "uq_incidents_current_key",
-            "receiver",
             "identity",
+            "receiver",
             unique=True,
             sqlite_where=CURRENT,
             postgresql_where=CURRENT,
