@@ -83,6 +83,20 @@ def listening(argv: list[str], port: int, timeout: float = 30) -> Iterator[None]
         proc.wait(timeout=30)
 
 
+def smtp_sink(port: int) -> list[str]:
+    """The command of an aiosmtpd server on ``port`` that accepts and drops every message."""
+    return [
+        sys.executable,
+        "-m",
+        "aiosmtpd",
+        "-n",
+        "-c",
+        "aiosmtpd.handlers.Sink",
+        "-l",
+        f"127.0.0.1:{port}",
+    ]
+
+
 def config_with_body_limit(workdir: Path, limit: int) -> Path:
     """The shipped configuration with another ``server.max_body_bytes``."""
     text = (REPO / "config" / "lumen-bridge.yaml").read_text()

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import TOKEN, bridge, database, free_port, listening, metric
+from common import TOKEN, bridge, database, free_port, listening, metric, smtp_sink
 from ingest import LUA, payload_text, wrk
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -43,8 +42,7 @@ def main() -> None:
         script = workdir / "miss.lua"
         script.write_text(LUA % {"body": payload_text(), "token": TOKEN, "vary": "true"})
         smtp = free_port()
-        sink = [sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink"]
-        with database(args.db, workdir) as url, listening([*sink, "-l", f"127.0.0.1:{smtp}"], smtp):
+        with database(args.db, workdir) as url, listening(smtp_sink(smtp), smtp):
             port = free_port()
             with bridge(url, port, SMTP_PORT=str(smtp)) as pid:
                 rps, _, requests, failed = wrk(port, script, args.seconds, 32)

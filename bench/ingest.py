@@ -34,6 +34,7 @@ from common import (
     listening,
     process,
     settled_metrics,
+    smtp_sink,
 )
 
 HERE = Path(__file__).parent
@@ -144,17 +145,7 @@ def main() -> None:
                 ):
                     c_rps, c_p99, _, _ = wrk(port, script, args.seconds, args.connections)
                 smtp = free_port()
-                sink = [
-                    sys.executable,
-                    "-m",
-                    "aiosmtpd",
-                    "-n",
-                    "-c",
-                    "aiosmtpd.handlers.Sink",
-                    "-l",
-                    f"127.0.0.1:{smtp}",
-                ]
-                with database(args.db, workdir) as url, listening(sink, smtp):
+                with database(args.db, workdir) as url, listening(smtp_sink(smtp), smtp):
                     port = free_port()
                     with bridge(url, port, SMTP_PORT=str(smtp)):
                         b_rps, b_p99, total, bad = wrk(port, script, args.seconds, args.connections)
