@@ -28,7 +28,7 @@ from lumen_bridge.pipeline.route import Route, Router
 from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
 from lumen_bridge.store import incidents, outbox, silences
 from lumen_bridge.store.bulk import BulkInsert
-from lumen_bridge.store.db import Transactions
+from lumen_bridge.store.db import Transactions, generic_plans_from_here
 from lumen_bridge.store.incidents import IncidentRecord
 from lumen_bridge.store.models import AlertEvent, Base
 
@@ -137,6 +137,7 @@ class Pipeline:
         current = incidents.lock(
             connection, ((route.receiver.name, alert.identity) for _, alert, route in pairs)
         )
+        generic_plans_from_here(connection)  # only the lock needed custom plans
         suppression = self.suppression(connection, max(now for _, now in deliveries))
 
         decided: list[tuple[Alert, datetime, IncidentRecord, str, Outcome, str]] = []
