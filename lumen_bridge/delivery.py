@@ -20,7 +20,7 @@ from lumen_bridge.notifiers.email import EmailNotifier
 from lumen_bridge.notifiers.http import JsonPoster
 from lumen_bridge.notifiers.ticket import TicketNotifier
 from lumen_bridge.notifiers.webhook import WebhookNotifier
-from lumen_bridge.outbox import OutboxWorker
+from lumen_bridge.outbox import INGEST_FIRST, OutboxWorker
 
 
 def build_notifiers(
@@ -51,7 +51,7 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
             settings.outbox,
             app[METRICS],
             app[CLOCK],
-            ingest_busy=lambda: app[INGEST].busy,
+            ingest_saturated=lambda: app[INGEST].saturated(INGEST_FIRST),
         )
         app[OUTBOX] = worker
         worker.start()

@@ -8,9 +8,10 @@ carrying about ``ALERTS_IN_FLIGHT`` alerts at most (a storm's pages list a thous
 alerts each: loading sixteen of them at once would cost memory for nothing), and
 never holds a database connection while a notifier talks to the network.
 
-Webhooks go first: while some wait for their commit (the process is saturated), the
-worker claims at most every ``INGEST_FIRST`` seconds, so that answering Alertmanager
-in time is not starved by delivering; the outbox keeps everything meanwhile.
+Webhooks go first: while they arrive faster than one commit at a time takes them (the
+bridge is saturated), the worker claims at most ``INGEST_FIRST_CLAIM`` rows every
+``INGEST_FIRST`` seconds, so that answering Alertmanager in time is not starved by
+delivering; the outbox keeps everything meanwhile and drains at full speed afterwards.
 
 Backoff is exponential with "equal jitter" (half fixed, half random), from
 ``outbox.initial_backoff`` up to ``outbox.max_backoff``; a ``Retry-After`` is a
@@ -46,7 +47,8 @@ __all__ = ["OutboxWorker"]
 CONCURRENCY = 16
 CLAIM_BATCH = 4  # once every slot was taken, claim again when this many are free
 ALERTS_IN_FLIGHT = 2000  # claims stop there (a single larger row is still taken alone)
-INGEST_FIRST = 0.5  # while webhooks wait for their commit, claim at most this often (s)
+INGEST_FIRST = 0.5  # while webhooks pile up for their commits, claim at most this often (s)
+INGEST_FIRST_CLAIM = 4  # ... and at most this many rows
 SWEEP_INTERVAL = 5.0  # seconds between safety-net sweeps
 MIN_WAIT = 0.02  # never spin: rows due but locked by another replica are retried after this
 ERROR_WAIT = 1.0  # after the database failed
@@ -68,7 +70,7 @@ class OutboxWorker:
         clock: Clock,
         *,
         jitter: Callable[[], float] = random.random,
-        ingest_busy: Callable[[], bool] = lambda: False,
+        ingest_saturated: Callable[[], bool] = lambda: False,
     ) -> None:
         self.transactions = transactions
         self.notifiers = notifiers
@@ -76,7 +78,7 @@ class OutboxWorker:
         self.metrics = metrics
         self.clock = clock
         self.jitter = jitter
-        self.ingest_busy = ingest_busy
+        self.ingest_saturated = ingest_saturated
         self._last_claim = -INGEST_FIRST
         self._wake = asyncio.Event()
         self._stopping = False
@@ -141,10 +143,11 @@ class OutboxWorker:
         self._saturated = free <= 0 or room <= 0
         if self._saturated:
             return SWEEP_INTERVAL  # a finishing delivery wakes the loop
-        if self.ingest_busy():  # webhooks wait for their commit: they go first
+        if self.ingest_saturated():  # webhooks pile up for their commits: they go first
             since = time.monotonic() - self._last_claim
             if since < INGEST_FIRST:
                 return INGEST_FIRST - since
+            free = min(free, INGEST_FIRST_CLAIM)
         self._last_claim = time.monotonic()
         now = self.clock()
         lease_until = now + self.config.lease

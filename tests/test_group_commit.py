@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from lumen_bridge.keys import PIPELINE
+from lumen_bridge.keys import INGEST, PIPELINE
 from lumen_bridge.pipeline import Delivery, Summary
+from lumen_bridge.store.batch import SATURATED_BATCH
 from tests.conftest import AppFactory, auth, payload, post
 from tests.helpers import count_events, notifications
 
@@ -48,6 +49,17 @@ async def test_concurrent_webhooks_share_transactions(
     assert await count_events(client) == sum(len(b["alerts"]) for b in bodies)
     # still one e-mail per webhook delivery, not one per batch
     assert len(await notifications(client)) == 30
+
+
+async def test_only_a_pile_of_webhooks_counts_as_saturated(client: TestClient[Any, Any]) -> None:
+    ingest = client.app[INGEST]
+    for i in range(SATURATED_BATCH):  # one after the other: batches of one
+        await post(client, payload(fingerprint=f"alone-{i}"))
+    assert not ingest.saturated(60)
+    bodies = [payload(fingerprint=f"pile-{i}") for i in range(4 * SATURATED_BATCH)]
+    await asyncio.gather(*(post(client, body) for body in bodies))
+    assert ingest.saturated(60)
+    assert not ingest.saturated(0)
 
 
 async def test_twins_in_one_batch_notify_once(client: TestClient[Any, Any]) -> None:

@@ -205,32 +205,33 @@ async def test_claims_stop_at_the_alert_budget(
     assert await claim(100) == []
 
 
-async def test_webhooks_waiting_for_their_commit_go_first(
+async def test_while_webhooks_pile_up_few_rows_are_claimed(
     aiohttp_client: Any, db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(outbox, "INGEST_FIRST", 60.0)
     settings = make_settings(db_url, LUMEN_TICKET_URL="http://127.0.0.1:9/x")
     client = await aiohttp_client(create_app(settings, clock=clock, deliver=False))
-    busy = True
+    saturated = True
     w = OutboxWorker(
         client.app[TRANSACTIONS],
         {"backlog": Exploding()},
         settings.outbox,
         Metrics(),
         clock,
-        ingest_busy=lambda: busy,
+        ingest_saturated=lambda: saturated,
     )
-    await post(client, payload(labels=TICKET, fingerprint="first"))
-    w.start()  # its first claim goes through, busy or not
+    waiting = outbox.INGEST_FIRST_CLAIM + 2
+    for i in range(waiting):
+        await post(client, payload(labels=TICKET, fingerprint=f"storm-{i}"))
+    w.start()  # its first claim goes through, but takes only a few rows
     try:
-        await eventually(lambda: _count(client, 1))
-        await post(client, payload(labels=TICKET, fingerprint="second"))
+        await eventually(lambda: _count(client, outbox.INGEST_FIRST_CLAIM))
         w.wake()
         await asyncio.sleep(0.2)
-        assert [r.attempts for r in await rows(client)] == [1, 0]  # deferred while busy...
-        busy = False
+        assert len(await attempt_results(client)) == outbox.INGEST_FIRST_CLAIM  # deferred...
+        saturated = False
         w.wake()
-        await eventually(lambda: _count(client, 2))  # ...and claimed once webhooks are done
+        await eventually(lambda: _count(client, waiting))  # ...and claimed once the storm eased
     finally:
         await w.stop()
 

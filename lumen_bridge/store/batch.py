@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ R = TypeVar("R")
 
 # Errors that every item of the batch would meet alone too: no point in retrying singly.
 _DATABASE_DOWN = (OperationalError, InterfaceError, OSError, TimeoutError)
+# A batch of this many items means they arrive faster than one commit at a time takes them.
+SATURATED_BATCH = 8
 
 
 @dataclass
@@ -64,6 +67,7 @@ class GroupCommit(Generic[T, R]):
         self.max_size = max_size
         self._waiting: deque[_Waiting[T, R]] = deque()
         self._in_flight = False
+        self._saturated_at = -float("inf")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -71,6 +75,11 @@ class GroupCommit(Generic[T, R]):
     def busy(self) -> bool:
         """Whether items are waiting or being committed."""
         return bool(self._waiting) or self._in_flight
+
+    def saturated(self, within: float) -> bool:
+        """Whether a batch of :data:`SATURATED_BATCH` items or more was taken in the last
+        ``within`` seconds: items pile up while each commit runs."""
+        return time.monotonic() - self._saturated_at < within
 
     def start(self) -> None:
         """Start the writer task."""
@@ -107,6 +116,8 @@ class GroupCommit(Generic[T, R]):
         while True:
             await self._wake.wait()
             batch = self._take()
+            if len(batch) >= SATURATED_BATCH:
+                self._saturated_at = time.monotonic()
             if not self._waiting:
                 self._wake.clear()
             if batch:
