@@ -1,15 +1,17 @@
-"""The writer's cost per webhook: the pipeline's batches alone, without HTTP, on SQLite.
+"""The writer's cost per webhook: the pipeline's batches alone, without HTTP.
 
 Runs what the writer process runs (parse the raw bodies, ``Pipeline.process`` in
 ``Transactions.run_blocking``: decide and commit) for ``--batches`` batches of
 ``--per-batch`` hit or miss webhooks (the 2-alert payload of bench/ingest.py), and prints
-the CPU time per webhook.
+the CPU time per webhook and the wall time (on PostgreSQL, wall minus CPU is mostly the
+server's work and the round trips).
 On a shared machine those times move by a third from run to run; ``--instructions`` runs
 the same twice under ``valgrind --tool=callgrind`` (once without the batches) and prints
 the instructions per webhook instead, which repeat to the last digits.
 
     python bench/writer.py miss
-    python bench/writer.py miss --instructions      # about two minutes
+    python bench/writer.py miss --db postgres
+    python bench/writer.py miss --instructions      # about two minutes, SQLite
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from common import database
 from ingest import payload_text
 
 from lumen_bridge.config import load_settings
@@ -49,32 +52,34 @@ def batches(workload: str, count: int, size: int, start: int) -> list[list[tuple
     return made
 
 
-def rounds(args: argparse.Namespace, url: str) -> list[float]:
-    """CPU seconds per webhook (every thread of this process), one figure per round."""
+def rounds(args: argparse.Namespace, url: str) -> list[tuple[float, float]]:
+    """CPU seconds (every thread of this process) and wall seconds per webhook, by round."""
     settings = load_settings(None, {"LUMEN_DATABASE_URL": url})
     transactions = Transactions(settings.database)
     pipeline = Pipeline(settings, transactions)
     per_round = []
     for round_ in range(args.rounds):
         work = batches(args.workload, args.batches, args.per_batch, round_ * 10**6)
-        started = time.process_time()
+        cpu, wall = time.process_time(), time.perf_counter()
         for batch in work:
             parsed = [(WebhookPayload.model_validate_json(body), at) for body, at in batch]
             transactions.run_blocking(lambda c, parsed=parsed: pipeline.process(c, parsed))
-        per_round.append((time.process_time() - started) / (args.batches * args.per_batch))
+        webhooks = args.batches * args.per_batch
+        per_round.append(
+            ((time.process_time() - cpu) / webhooks, (time.perf_counter() - wall) / webhooks)
+        )
     asyncio.run(transactions.close())
     return per_round
 
 
 def run(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'writer.db'}"
+    with tempfile.TemporaryDirectory() as tmp, database(args.db, Path(tmp)) as url:
         migrate.upgrade(url)
         per_round = rounds(args, url)
         if per_round:
             print(
-                f"{args.workload}: CPU per webhook, by round: "
-                + ", ".join(f"{t * 1e6:.0f} µs" for t in per_round)
+                f"{args.workload} on {args.db}: CPU / wall per webhook, by round: "
+                + ", ".join(f"{cpu * 1e6:.0f} / {wall * 1e6:.0f} µs" for cpu, wall in per_round)
             )
 
 
@@ -90,6 +95,7 @@ def instructions(args: argparse.Namespace) -> None:
             f"--rounds={rounds}",
             f"--batches={args.batches}",
             f"--per-batch={args.per_batch}",
+            "--db=sqlite",
         ]
         err = subprocess.run(argv, capture_output=True, text=True, check=True).stderr
         match = re.search(r"Collected : (\d+)", err)
@@ -109,8 +115,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--per-batch", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--instructions", action="store_true", help="count them with callgrind")
     args = parser.parse_args()
+    if args.instructions and args.db != "sqlite":
+        parser.error("--instructions counts the SQLite writer only")
     (instructions if args.instructions else run)(args)
 
 
