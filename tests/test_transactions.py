@@ -133,3 +133,20 @@ async def test_postgres_plans_each_execution_for_its_parameters() -> None:
         finally:
             await transactions.close()
     assert mode == "force_custom_plan"  # a generic plan scanned the table for a key list
+
+
+async def test_generic_plans_end_with_the_transaction_that_asked_for_them() -> None:
+    def after_the_lock(connection: Connection) -> str:
+        db.generic_plans_from_here(connection)  # as a webhook batch does after its lock
+        return str(connection.exec_driver_sql("SHOW plan_cache_mode").scalar_one())
+
+    with new_pg_database() as url:
+        transactions = Transactions(DatabaseConfig(url=url))
+        try:
+            inside = await transactions.run(after_the_lock)
+            after = await transactions.run(
+                lambda c: c.exec_driver_sql("SHOW plan_cache_mode").scalar_one()
+            )
+        finally:
+            await transactions.close()
+    assert (inside, after) == ("auto", "force_custom_plan")
