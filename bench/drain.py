@@ -2,9 +2,10 @@
 
 Runs bench/ingest.py's "miss" load (wrk, every webhook opens incidents and queues a page)
 against `lumen-bridge serve` for ``--seconds``, with an aiosmtpd sink in its own process,
-then waits until the outbox is empty. While webhooks wait, the worker claims only every
-0.5 s, so most pages are still queued when wrk stops; the script prints how many, the
-pages delivered per second afterwards, and the serving process's CPU time per page.
+then waits until the outbox is empty. While webhooks pile up for their commits, the worker
+delivers only 8 pages a second, so most pages are still queued when wrk stops; the script
+prints how many, the pages delivered per second afterwards, and the serving process's CPU
+time per page.
 
     python bench/drain.py
     python bench/drain.py --db postgres
