@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from lumen_bridge.config import DatabaseConfig
-from lumen_bridge.store import db
+from lumen_bridge.store import db, migrate, reads
 from lumen_bridge.store.db import Transactions
 from tests.conftest import new_pg_database
 
@@ -137,10 +138,11 @@ async def test_postgres_plans_each_execution_for_its_parameters() -> None:
 
 async def test_generic_plans_end_with_the_transaction_that_asked_for_them() -> None:
     def after_the_lock(connection: Connection) -> str:
-        db.generic_plans_from_here(connection)  # as a webhook batch does after its lock
+        reads.read(connection, [("pager", "a")], datetime.now(UTC))  # a batch's first read
         return str(connection.exec_driver_sql("SHOW plan_cache_mode").scalar_one())
 
     with new_pg_database() as url:
+        await asyncio.to_thread(migrate.upgrade, url)
         transactions = Transactions(DatabaseConfig(url=url))
         try:
             inside = await transactions.run(after_the_lock)

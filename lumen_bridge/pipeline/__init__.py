@@ -26,9 +26,9 @@ from lumen_bridge.pipeline.dedup import Action, Decision, Reason, decide
 from lumen_bridge.pipeline.enqueue import Queued, build_notifications
 from lumen_bridge.pipeline.route import Route, Router
 from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
-from lumen_bridge.store import incidents, outbox, silences
+from lumen_bridge.store import incidents, outbox, reads, silences
 from lumen_bridge.store.bulk import BulkInsert
-from lumen_bridge.store.db import Transactions, generic_plans_from_here
+from lumen_bridge.store.db import Transactions
 from lumen_bridge.store.incidents import IncidentRecord
 from lumen_bridge.store.models import AlertEvent, Base
 
@@ -113,7 +113,10 @@ class Pipeline:
 
     def suppression(self, connection: Connection, now: datetime) -> Suppression:
         """The flag and the silences in force at ``now``."""
-        matcher_lists = silences.active_matchers(connection, now)
+        return self._suppression(silences.active_matchers(connection, now))
+
+    def _suppression(self, matcher_lists: list[list[dict[str, Any]]]) -> Suppression:
+        """The flag and the silences with ``matcher_lists``."""
         return Suppression(
             flag=self.flag or any(not matchers for matchers in matcher_lists),
             silences=[[from_api(m) for m in matchers] for matchers in matcher_lists if matchers],
@@ -134,11 +137,13 @@ class Pipeline:
                     summaries[index].outcomes[Outcome.IGNORED] += 1
                     events.append(_event(alert, now, None, None, Outcome.IGNORED, "unrouted"))
 
-        current = incidents.lock(
-            connection, ((route.receiver.name, alert.identity) for _, alert, route in pairs)
+        batch = reads.read(
+            connection,
+            ((route.receiver.name, alert.identity) for _, alert, route in pairs),
+            max(now for _, now in deliveries),
         )
-        generic_plans_from_here(connection)  # only the lock needed custom plans
-        suppression = self.suppression(connection, max(now for _, now in deliveries))
+        current = batch.current
+        suppression = self._suppression(batch.silences)
 
         decided: list[tuple[Alert, datetime, IncidentRecord, str, Outcome, str]] = []
         touched: dict[int, IncidentRecord] = {}

@@ -64,19 +64,20 @@ class IncidentRecord:
     """The labels or annotations changed: :func:`save` writes them too."""
 
 
-_FIELDS = [f.name for f in dataclasses.fields(IncidentRecord) if f.name != "details_changed"]
-_SELECT = [_TABLE.c[name] for name in _FIELDS]
+FIELDS = [f.name for f in dataclasses.fields(IncidentRecord) if f.name != "details_changed"]
+"""The columns of an :class:`IncidentRecord`, in its fields' order."""
+COLUMNS = [_TABLE.c[name] for name in FIELDS]
 _DETAILS = ("labels", "annotations")
-_STATE = [name for name in _FIELDS if name not in (*_DETAILS, "id", "receiver", "identity")]
+_STATE = [name for name in FIELDS if name not in (*_DETAILS, "id", "receiver", "identity")]
 _UPDATE_STATE = BulkUpdate(_TABLE, _STATE)
 _UPDATE_DETAILS = BulkUpdate(_TABLE, _DETAILS)
 # Multi-row INSERTs whose RETURNING rows are matched by key, not by order: SQLite does not
 # promise an order.
 _INSERT = BulkInsert(
-    _TABLE, [name for name in _FIELDS if name != "id"], returning=["id", "receiver", "identity"]
+    _TABLE, [name for name in FIELDS if name != "id"], returning=["id", "receiver", "identity"]
 )
 _LOCK = (
-    select(*_SELECT)
+    select(*COLUMNS)
     .where(
         CURRENT,
         _TABLE.c.receiver == bindparam("receiver"),
@@ -132,7 +133,7 @@ def lock(connection: Connection, keys: Iterable[Key]) -> dict[Key, IncidentRecor
 def held(connection: Connection) -> list[IncidentRecord]:
     """Every current, firing incident whose notification is held back, locked."""
     statement = (
-        select(*_SELECT)
+        select(*COLUMNS)
         .where(CURRENT, _TABLE.c.held, _TABLE.c.status == IncidentStatus.FIRING)
         .order_by(_TABLE.c.receiver, _TABLE.c.identity)
         .with_for_update()
