@@ -55,7 +55,7 @@ def batches(workload: str, count: int, size: int, start: int) -> list[list[tuple
 def rounds(args: argparse.Namespace, url: str) -> list[tuple[float, float]]:
     """CPU seconds (every thread of this process) and wall seconds per webhook, by round."""
     settings = load_settings(None, {"LUMEN_DATABASE_URL": url})
-    transactions = Transactions(settings.database)
+    transactions = Transactions(settings.database, serial=True)  # as the writer process
     pipeline = Pipeline(settings, transactions)
     per_round = []
     for round_ in range(args.rounds):

@@ -105,9 +105,10 @@ async def test_a_cancelled_caller_does_not_cut_a_postgres_transaction_short() ->
     assert found
 
 
-async def test_a_postgres_connection_killed_while_pooled_is_replaced() -> None:
+@pytest.mark.parametrize("serial", [False, True], ids=["pooled", "kept"])
+async def test_a_postgres_connection_killed_between_transactions_is_replaced(serial: bool) -> None:
     with new_pg_database() as url:
-        transactions = Transactions(DatabaseConfig(url=url))
+        transactions = Transactions(DatabaseConfig(url=url), serial=serial)
         try:
             pid = await transactions.run(
                 lambda c: c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()

@@ -180,7 +180,7 @@ def _child(pipe: Connection, settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging(settings.log)
-    transactions = Transactions(settings.database)
+    transactions = Transactions(settings.database, serial=True)
     pipeline = Pipeline(settings, transactions)
     pipe.send_bytes(b"ready")
     try:

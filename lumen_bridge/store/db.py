@@ -10,12 +10,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from lumen_bridge.config import DatabaseConfig
 
@@ -82,7 +87,8 @@ def _begin_polling(dbapi_connection: Any) -> None:
 
 
 def _json_text(value: object) -> str:
-    """JSON columns are written by pydantic's serializer (in Rust: several times faster)."""
+    """JSON columns are written by pydantic's serializer (in Rust: several times faster), and
+    read by its parser (``from_json``)."""
     return to_json(value).decode()
 
 
@@ -102,9 +108,14 @@ def create_engine(config: DatabaseConfig, *, pre_ping: bool = True) -> AsyncEngi
             pool_pre_ping=pre_ping,
             connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
             json_serializer=_json_text,
+            json_deserializer=from_json,
         )
     engine = create_async_engine(
-        config.url, pool_size=1, max_overflow=0, json_serializer=_json_text
+        config.url,
+        pool_size=1,
+        max_overflow=0,
+        json_serializer=_json_text,
+        json_deserializer=from_json,
     )
     _sqlite_setup(engine.sync_engine, config.sqlite_synchronous)
     return engine
@@ -137,11 +148,17 @@ class Transactions:
     - PostgreSQL: on a private event loop in its own thread, with its own asyncpg pool
       of ``pool_size`` connections; each statement's round trip is then answered at
       once instead of waiting its turn among the HTTP loop's callbacks.
+
+    ``serial`` promises one transaction at a time (the writer process's batches): then
+    PostgreSQL's connection is kept between transactions too, as SQLite's always is,
+    without the pool's checkout and return (0.4 ms of a 5 ms batch of 16 webhooks).
     """
 
-    def __init__(self, config: DatabaseConfig) -> None:
+    def __init__(self, config: DatabaseConfig, *, serial: bool = False) -> None:
+        self._serial = serial
         self._sync: Engine | None = None
         self._connection: Connection | None = None  # SQLite's, used by its thread only
+        self._kept: AsyncConnection | None = None  # PostgreSQL's when serial
         self._thread: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -154,6 +171,7 @@ class Transactions:
                 max_overflow=0,
                 connect_args={"check_same_thread": False},
                 json_serializer=_json_text,
+                json_deserializer=from_json,
             )
             _sqlite_setup(self._sync, config.sqlite_synchronous, poll_lock=True)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="lumen-sqlite")
@@ -209,8 +227,19 @@ class Transactions:
 
     async def _run_async(self, work: Callable[[Connection], T]) -> T:
         assert self._engine is not None
-        async with self._engine.begin() as connection:
-            return await connection.run_sync(work)
+        if not self._serial:
+            async with self._engine.begin() as connection:
+                return await connection.run_sync(work)
+        if self._kept is None:
+            self._kept = await self._engine.connect()
+        try:
+            async with self._kept.begin():
+                return await self._kept.run_sync(work)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:  # the next try connects again
+                await self._kept.close()
+                self._kept = None
+            raise
 
     async def _drain(self) -> None:
         """On the private loop: let running transactions end, then close the pool."""
@@ -218,6 +247,8 @@ class Transactions:
         await asyncio.gather(
             *(t for t in asyncio.all_tasks() if t is not this), return_exceptions=True
         )
+        if self._kept is not None:
+            await self._kept.close()
         assert self._engine is not None
         await self._engine.dispose()
 
