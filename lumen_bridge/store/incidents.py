@@ -1,10 +1,11 @@
 """Incident repository: the current incident of each alert identity, locked, as plain records.
 
-Concurrency comes from the database. :func:`lock` selects the current incidents
-``FOR UPDATE`` in id order (PostgreSQL; SQLite transactions are ``BEGIN IMMEDIATE`` and
-so already exclusive). A key with no current incident gets a new row; the partial
-unique index on current incidents makes a concurrent second insert of the same key
-wait and fail, and its transaction is retried (see :mod:`lumen_bridge.store.db`).
+Concurrency comes from the database. A webhook batch first reads its keys' current
+incidents ``FOR UPDATE`` in id order (:mod:`lumen_bridge.store.reads`; on PostgreSQL,
+SQLite transactions are ``BEGIN IMMEDIATE`` and so already exclusive). A key with no
+current incident gets a new row; the partial unique index on current incidents makes a
+concurrent second insert of the same key wait and fail, and its transaction is retried
+(see :mod:`lumen_bridge.store.db`).
 
 The webhook path is the hot path of an alert storm, so it works on SQLAlchemy Core
 and :class:`IncidentRecord` (a slotted dataclass), not on ORM objects: one ``SELECT``
@@ -15,12 +16,12 @@ RETURNING`` to write them back (:func:`save`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, select
 
 from lumen_bridge.payload import Alert
 from lumen_bridge.store.bulk import BulkInsert, BulkUpdate
@@ -29,7 +30,6 @@ from lumen_bridge.store.models import CURRENT, Base, Incident, IncidentStatus
 Key = tuple[str, str]
 """(receiver, identity)"""
 
-_CHUNK = 500
 _TABLE = Base.metadata.tables[Incident.__tablename__]
 
 
@@ -76,16 +76,6 @@ _UPDATE_DETAILS = BulkUpdate(_TABLE, _DETAILS)
 _INSERT = BulkInsert(
     _TABLE, [name for name in FIELDS if name != "id"], returning=["id", "receiver", "identity"]
 )
-_LOCK = (
-    select(*COLUMNS)
-    .where(
-        CURRENT,
-        _TABLE.c.receiver == bindparam("receiver"),
-        _TABLE.c.identity.in_(bindparam("identities", expanding=True)),
-    )
-    .order_by(_TABLE.c.id)
-    .with_for_update()
-)
 
 
 def new_record(receiver: str, alert: Alert, now: datetime, external_url: str) -> IncidentRecord:
@@ -113,21 +103,6 @@ def new_record(receiver: str, alert: Alert, now: datetime, external_url: str) ->
         alertmanager_url=external_url,
         group_key="",
     )
-
-
-def lock(connection: Connection, keys: Iterable[Key]) -> dict[Key, IncidentRecord]:
-    """Load the current incident of every key, locked until the transaction ends."""
-    by_receiver: dict[str, list[str]] = {}
-    for receiver, identity in sorted(set(keys)):
-        by_receiver.setdefault(receiver, []).append(identity)
-    found: dict[Key, IncidentRecord] = {}
-    for receiver, identities in by_receiver.items():
-        for start in range(0, len(identities), _CHUNK):
-            chunk = identities[start : start + _CHUNK]
-            for row in connection.execute(_LOCK, {"receiver": receiver, "identities": chunk}):
-                record = IncidentRecord(*row)
-                found[(record.receiver, record.identity)] = record
-    return found
 
 
 def held(connection: Connection) -> list[IncidentRecord]:
