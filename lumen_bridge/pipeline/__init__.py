@@ -26,26 +26,9 @@ from lumen_bridge.pipeline.dedup import Action, Decision, Reason, decide
 from lumen_bridge.pipeline.enqueue import Queued, build_notifications
 from lumen_bridge.pipeline.route import Route, Router
 from lumen_bridge.pipeline.suppress import SuppressedBy, Suppression
-from lumen_bridge.store import incidents, outbox, reads, silences
-from lumen_bridge.store.bulk import BulkInsert
+from lumen_bridge.store import appends, incidents, reads, silences
 from lumen_bridge.store.db import Transactions
 from lumen_bridge.store.incidents import IncidentRecord
-from lumen_bridge.store.models import AlertEvent, Base
-
-_INSERT_EVENTS = BulkInsert(
-    Base.metadata.tables[AlertEvent.__tablename__],
-    [
-        "incident_id",
-        "received_at",
-        "receiver",
-        "fingerprint",
-        "status",
-        "starts_at",
-        "ends_at",
-        "outcome",
-        "reason",
-    ],
-)
 
 __all__ = ["Delivery", "Outcome", "Pipeline", "Summary", "notify"]
 
@@ -180,9 +163,9 @@ class Pipeline:
             _event(alert, now, incident.id, receiver, outcome, reason)
             for alert, now, incident, receiver, outcome, reason in decided
         ]
-        _INSERT_EVENTS(connection, events)
-        outbox.add(
+        appends.append(
             connection,
+            events,
             [
                 notification
                 for (_, now), notifications in zip(deliveries, queued, strict=True)

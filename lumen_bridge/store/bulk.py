@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Table, bindparam, insert, update
+from sqlalchemy import Column, Connection, Dialect, Table, bindparam, insert, update
 from sqlalchemy.sql.dml import UpdateBase
 
-__all__ = ["BulkInsert", "BulkUpdate"]
+__all__ = ["BulkInsert", "BulkUpdate", "unnest"]
 
 _Bind = Callable[[Any], Any] | None
 _NUMBERED = re.compile(r"\$(\d+)")  # numeric_dollar parameters: $1, $2, ...
@@ -58,6 +58,15 @@ def _tuples(
     ]
 
 
+def unnest(columns: Sequence[Column[Any]], dialect: Dialect, first: int) -> str:
+    """PostgreSQL: ``unnest($first::type[], ...)``, rows made of one array per column (of
+    each column's type), from parameter ``first`` on: one text for any number of rows."""
+    arrays = (
+        f"${n}::{column.type.compile(dialect=dialect)}[]" for n, column in enumerate(columns, first)
+    )
+    return f"unnest({', '.join(arrays)})"
+
+
 class BulkInsert:
     """``INSERT INTO table (columns) VALUES (...), (...), ...``: many rows, up to
     :data:`ROWS_PER_STATEMENT` a statement (PostgreSQL executes one statement of many rows
@@ -93,6 +102,18 @@ class BulkInsert:
             if self.returning:
                 returned += [tuple(row) for row in result]
         return returned
+
+    def arrays(self, dialect: Dialect, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        """``rows`` bound for ``dialect`` as one list per column (for :meth:`unnest`)."""
+        values = _tuples(rows, self.columns, self._one.get(dialect)[1])
+        return [list(column) for column in zip(*values, strict=True)] or [[] for _ in self.columns]
+
+    def unnest(self, dialect: Dialect, first: int) -> str:
+        """PostgreSQL: ``INSERT INTO table (columns) SELECT * FROM unnest($first::type[],
+        ...)``, which inserts :meth:`arrays` passed from parameter ``first`` on."""
+        head = self._one.get(dialect)[0].split(" VALUES ", 1)[0]
+        columns = [self.table.c[name] for name in self.columns]
+        return f"{head} SELECT * FROM {unnest(columns, dialect, first)}"  # noqa: S608
 
     def _multi_sql(self, dialect: Dialect, count: int) -> str:
         """``INSERT ... VALUES (...), ... (count rows) RETURNING ...`` for ``dialect``: the

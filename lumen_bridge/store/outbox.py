@@ -47,7 +47,7 @@ class NewNotification:
 
 
 _OUTBOX = Base.metadata.tables[Notification.__tablename__]
-_INSERT_OUTBOX = BulkInsert(
+INSERT_OUTBOX = BulkInsert(
     _OUTBOX,
     [
         "receiver",
@@ -64,7 +64,7 @@ _INSERT_OUTBOX = BulkInsert(
     ],
     returning=["id", "idempotency_key"],
 )
-_INSERT_ITEMS = BulkInsert(
+INSERT_ITEMS = BulkInsert(
     Base.metadata.tables[NotificationItem.__tablename__],
     ["outbox_id", "incident_id", "seq", "action", "snapshot"],
 )
@@ -83,14 +83,14 @@ def add(connection: Connection, notifications: Sequence[NewNotification]) -> Non
         return
     ids = {  # by the unique idempotency key: one multi-row INSERT, in no promised order
         key: outbox_id
-        for outbox_id, key in _INSERT_OUTBOX(connection, [n.row for n in notifications])
+        for outbox_id, key in INSERT_OUTBOX(connection, [n.row for n in notifications])
     }
     items = [
         item | {"outbox_id": ids[notification.row["idempotency_key"]]}
         for notification in notifications
         for item in notification.items
     ]
-    _INSERT_ITEMS(connection, items)
+    INSERT_ITEMS(connection, items)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,91 @@
+"""What a webhook batch appends once its incidents are saved: one event per alert, and the
+outbox rows (with their items) of the notifications it queued.
+
+On SQLite these are three inserts into an in-process database. On PostgreSQL every
+statement is a round trip (0.2-0.3 ms here with the driver's and SQLAlchemy's work), so
+they are one statement of data-modifying CTEs, each table's rows passed as one array per
+column (``unnest``): the items find their outbox row by its unique idempotency key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Dialect
+
+from lumen_bridge.store import outbox
+from lumen_bridge.store.bulk import BulkInsert, unnest
+from lumen_bridge.store.models import AlertEvent, Base, Notification, NotificationItem
+from lumen_bridge.store.outbox import NewNotification
+
+__all__ = ["append"]
+
+_INSERT_EVENTS = BulkInsert(
+    Base.metadata.tables[AlertEvent.__tablename__],
+    [
+        "incident_id",
+        "received_at",
+        "receiver",
+        "fingerprint",
+        "status",
+        "starts_at",
+        "ends_at",
+        "outcome",
+        "reason",
+    ],
+)
+_ITEMS = Base.metadata.tables[NotificationItem.__tablename__]
+_OUTBOX = Base.metadata.tables[Notification.__tablename__]
+_ITEM_COLUMNS = outbox.INSERT_ITEMS.columns[1:]  # all but outbox_id, found by key instead
+_SQL: WeakKeyDictionary[Dialect, str] = WeakKeyDictionary()
+
+
+def append(
+    connection: Connection,
+    events: Sequence[dict[str, Any]],
+    notifications: Sequence[NewNotification],
+) -> None:
+    """Insert ``events`` (``alert_events`` rows), and ``notifications`` with their items."""
+    if connection.dialect.name != "postgresql":
+        _INSERT_EVENTS(connection, events)
+        outbox.add(connection, notifications)
+        return
+    dialect = connection.dialect
+    items = outbox.INSERT_ITEMS.arrays(
+        dialect,
+        [
+            item | {"outbox_id": None}
+            for notification in notifications
+            for item in notification.items
+        ],
+    )
+    items[0] = [n.row["idempotency_key"] for n in notifications for _ in n.items]
+    arrays = [
+        *_INSERT_EVENTS.arrays(dialect, events),
+        *outbox.INSERT_OUTBOX.arrays(dialect, [n.row for n in notifications]),
+        *items,
+    ]
+    connection.exec_driver_sql(_postgres_sql(dialect), tuple(arrays))
+
+
+def _postgres_sql(dialect: Dialect) -> str:
+    if dialect not in _SQL:
+        outbox_first = 1 + len(_INSERT_EVENTS.columns)
+        items_first = outbox_first + len(outbox.INSERT_OUTBOX.columns)
+        keyed_items = [_OUTBOX.c.idempotency_key, *(_ITEMS.c[name] for name in _ITEM_COLUMNS)]
+        _SQL[dialect] = f"""
+WITH events AS (
+    {_INSERT_EVENTS.unnest(dialect, 1)}
+), outbox_rows AS (
+    {outbox.INSERT_OUTBOX.unnest(dialect, outbox_first)}
+    RETURNING outbox.id, outbox.idempotency_key
+)
+INSERT INTO outbox_items (outbox_id, {", ".join(_ITEM_COLUMNS)})
+SELECT outbox_rows.id, {", ".join(f"items.{name}" for name in _ITEM_COLUMNS)}
+FROM {unnest(keyed_items, dialect, items_first)}
+    AS items (idempotency_key, {", ".join(_ITEM_COLUMNS)})
+JOIN outbox_rows USING (idempotency_key)
+"""  # noqa: S608 - table and column names from the models
+    return _SQL[dialect]
