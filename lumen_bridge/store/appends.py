@@ -4,7 +4,8 @@ outbox rows (with their items) of the notifications it queued.
 On SQLite these are three inserts into an in-process database. On PostgreSQL every
 statement is a round trip (0.2-0.3 ms here with the driver's and SQLAlchemy's work), so
 they are one statement of data-modifying CTEs, each table's rows passed as one array per
-column (``unnest``): the items find their outbox row by its unique idempotency key.
+column (``unnest``): the items find their outbox row by its unique idempotency key. A
+batch that queued nothing (repeats) inserts its events alone, without the empty CTEs.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def append(
     notifications: Sequence[NewNotification],
 ) -> None:
     """Insert ``events`` (``alert_events`` rows), and ``notifications`` with their items."""
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or not notifications:  # repeats queue none
         _INSERT_EVENTS(connection, events)
         outbox.add(connection, notifications)
         return
