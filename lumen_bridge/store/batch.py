@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import structlog
@@ -35,12 +35,10 @@ _DATABASE_DOWN = (OperationalError, InterfaceError, OSError, TimeoutError)
 SATURATED_BATCH = 8
 
 
-@dataclass
+@dataclass(slots=True)
 class _Waiting(Generic[T, R]):
     item: T
-    answer: asyncio.Future[R] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    answer: asyncio.Future[R]
 
 
 class GroupCommit(Generic[T, R]):
@@ -96,7 +94,7 @@ class GroupCommit(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """Commit ``item`` with whatever else is waiting; return its result after the commit."""
-        waiting: _Waiting[T, R] = _Waiting(item)
+        waiting: _Waiting[T, R] = _Waiting(item, asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
         self._wake.set()
         return await waiting.answer
