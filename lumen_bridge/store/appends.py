@@ -39,7 +39,8 @@ _INSERT_EVENTS = BulkInsert(
 )
 _ITEMS = Base.metadata.tables[NotificationItem.__tablename__]
 _OUTBOX = Base.metadata.tables[Notification.__tablename__]
-_ITEM_COLUMNS = outbox.INSERT_ITEMS.columns[1:]  # all but outbox_id, found by key instead
+assert outbox.INSERT_ITEMS.columns[0] == "outbox_id"  # found by key instead
+_ITEM_COLUMNS = outbox.INSERT_ITEMS.columns[1:]
 _SQL: WeakKeyDictionary[Dialect, str] = WeakKeyDictionary()
 
 
@@ -54,19 +55,12 @@ def append(
         outbox.add(connection, notifications)
         return
     dialect = connection.dialect
-    items = outbox.INSERT_ITEMS.arrays(
-        dialect,
-        [
-            item | {"outbox_id": None}
-            for notification in notifications
-            for item in notification.items
-        ],
-    )
-    items[0] = [n.row["idempotency_key"] for n in notifications for _ in n.items]
+    items = [item | {"outbox_id": None} for n in notifications for item in n.items]
     arrays = [
         *_INSERT_EVENTS.arrays(dialect, events),
         *outbox.INSERT_OUTBOX.arrays(dialect, [n.row for n in notifications]),
-        *items,
+        [n.row["idempotency_key"] for n in notifications for _ in n.items],
+        *outbox.INSERT_ITEMS.arrays(dialect, items)[1:],  # [0]: the outbox ids, not known yet
     ]
     connection.exec_driver_sql(_postgres_sql(dialect), tuple(arrays))
 

@@ -87,8 +87,8 @@ def _begin_polling(dbapi_connection: Any) -> None:
 
 
 def _json_text(value: object) -> str:
-    """JSON columns are written by pydantic's serializer (in Rust: several times faster), and
-    read by its parser (``from_json``)."""
+    """JSON columns are written by pydantic's serializer (in Rust: several times faster than
+    the standard library's); every engine reads them with its parser, ``from_json``."""
     return to_json(value).decode()
 
 
