@@ -17,23 +17,28 @@ import os
 import tempfile
 from pathlib import Path
 
-from common import TOKEN, bridge, database, family, free_port, listening, smtp_sink
+from common import (
+    TOKEN,
+    bridge,
+    cpu_seconds,
+    database,
+    family,
+    free_port,
+    listening,
+    smtp_sink,
+)
 from ingest import LUA, payload_text, wrk
 
-TICK = os.sysconf("SC_CLK_TCK")
 
-
-def cpu_ticks() -> dict[int, tuple[str, int]]:
-    """Every process's name and user plus system CPU time so far, in clock ticks."""
+def cpu_by_process() -> dict[int, tuple[str, float]]:
+    """Every process's name and CPU seconds so far."""
     found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        pid = int(comm.parent.name)
         try:
-            raw = stat.read_text()
+            found[pid] = (comm.read_text().strip(), cpu_seconds(pid))
         except OSError:  # it ended meanwhile
             continue
-        name = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw.rsplit(")", 1)[1].split()
-        found[int(stat.parent.name)] = (name, int(fields[11]) + int(fields[12]))
     return found
 
 
@@ -67,9 +72,9 @@ def main() -> None:
         with database(args.db, workdir) as url, listening(smtp_sink(smtp), smtp):
             port = free_port()
             with bridge(url, port, SMTP_PORT=str(smtp)) as pid:
-                before, machine_before = cpu_ticks(), machine_ticks()
+                before, machine_before = cpu_by_process(), machine_ticks()
                 rps, p99, requests, failed = wrk(port, script, args.seconds, 32)
-                after, machine_after = cpu_ticks(), machine_ticks()
+                after, machine_after = cpu_by_process(), machine_ticks()
                 ours = set(family(pid))
     busy = (machine_after[0] - machine_before[0]) / (machine_after[1] - machine_before[1])
     print(
@@ -78,14 +83,13 @@ def main() -> None:
         f"of {100 * (os.cpu_count() or 1)} %"
     )
     spent = []
-    for process, (name, ticks) in after.items():
-        used = ticks - before.get(process, (name, 0))[1]
+    for process, (name, seconds) in after.items():
+        used = seconds - before.get(process, (name, 0.0))[1]
         if used > 0:
             role = "serving" if process == pid else "bridge child" if process in ours else "other"
             spent.append((used, f"{role} {name} ({process})"))
     print(f"{'process':<40} {'CPU':>6} {'per request':>12}")
-    for used, label in sorted(spent, reverse=True)[: args.top]:
-        seconds = used / TICK
+    for seconds, label in sorted(spent, reverse=True)[: args.top]:
         print(
             f"{label:<40} {seconds / args.seconds * 100:>5.0f}% {seconds / requests * 1e6:>9.0f} µs"
         )

@@ -19,17 +19,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import TOKEN, bridge, database, free_port, listening, metric, smtp_sink
+from common import (
+    TOKEN,
+    bridge,
+    cpu_seconds,
+    database,
+    free_port,
+    listening,
+    metric,
+    smtp_sink,
+)
 from ingest import LUA, payload_text, wrk
 
-TICK = os.sysconf("SC_CLK_TCK")
 DELIVERED = 'lumen_bridge_notifications_total{receiver="oncall",result="delivered"}'
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def main() -> None:

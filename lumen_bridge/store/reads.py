@@ -109,7 +109,7 @@ LEFT JOIN (
 def read(connection: Connection, keys: Iterable[Key], now: datetime) -> BatchReads:
     """Lock the current incident of every ``(receiver, identity)`` key and read the silences
     active at ``now``."""
-    unique = sorted(set(keys))
+    unique = list(dict.fromkeys(keys))  # the lock order is the SQL's (by id)
     if connection.dialect.name == "postgresql":
         statement, params = (
             _POSTGRES,
