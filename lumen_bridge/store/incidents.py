@@ -1,16 +1,16 @@
 """Incident repository: the current incident of each alert identity, locked, as plain records.
 
 Concurrency comes from the database. A webhook batch first reads its keys' current
-incidents ``FOR UPDATE`` in id order (:mod:`lumen_bridge.store.reads`; on PostgreSQL,
-SQLite transactions are ``BEGIN IMMEDIATE`` and so already exclusive). A key with no
+incidents (:mod:`lumen_bridge.store.reads`), on PostgreSQL ``FOR UPDATE`` in id order;
+SQLite transactions are ``BEGIN IMMEDIATE`` and so already exclusive. A key with no
 current incident gets a new row; the partial unique index on current incidents makes a
 concurrent second insert of the same key wait and fail, and its transaction is retried
 (see :mod:`lumen_bridge.store.db`).
 
 The webhook path is the hot path of an alert storm, so it works on SQLAlchemy Core
 and :class:`IncidentRecord` (a slotted dataclass), not on ORM objects: one ``SELECT``
-for the batch's keys, one ``executemany`` ``UPDATE`` and one multi-row ``INSERT ...
-RETURNING`` to write them back (:func:`save`).
+for the batch's keys (in :mod:`lumen_bridge.store.reads`), one ``executemany`` ``UPDATE``
+and one multi-row ``INSERT ... RETURNING`` to write them back (:func:`save`).
 """
 
 from __future__ import annotations
