@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 from common import (
-    TOKEN,
     bridge,
     cpu_seconds,
     database,
@@ -27,7 +26,7 @@ from common import (
     listening,
     smtp_sink,
 )
-from ingest import LUA, payload_text, wrk
+from ingest import wrk, wrk_script
 
 
 def cpu_by_process() -> dict[int, tuple[str, float]]:
@@ -55,19 +54,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--top", type=int, default=6, help="processes to list")
     args = parser.parse_args()
-    body = payload_text()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        script = workdir / f"{args.workload}.lua"
-        miss = args.workload == "miss"
-        script.write_text(
-            LUA
-            % {
-                "body": body if miss else body.replace("FPRINT", "fixed"),
-                "token": TOKEN,
-                "vary": "true" if miss else "false",
-            }
-        )
+        script = wrk_script(workdir, args.workload)
         smtp = free_port()
         with database(args.db, workdir) as url, listening(smtp_sink(smtp), smtp):
             port = free_port()

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from common import (
-    TOKEN,
     bridge,
     cpu_seconds,
     database,
@@ -29,7 +28,7 @@ from common import (
     metric,
     smtp_sink,
 )
-from ingest import LUA, payload_text, wrk
+from ingest import wrk, wrk_script
 
 DELIVERED = 'lumen_bridge_notifications_total{receiver="oncall",result="delivered"}'
 
@@ -42,8 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        script = workdir / "miss.lua"
-        script.write_text(LUA % {"body": payload_text(), "token": TOKEN, "vary": "true"})
+        script = wrk_script(workdir, "miss")
         smtp = free_port()
         with database(args.db, workdir) as url, listening(smtp_sink(smtp), smtp):
             port = free_port()

@@ -79,6 +79,22 @@ def payload_text() -> str:
     return json.dumps(body, ensure_ascii=False)
 
 
+def wrk_script(workdir: Path, workload: str) -> Path:
+    """The Lua script (in ``workdir``) that makes wrk post the "hit" or "miss" workload."""
+    body = payload_text()
+    miss = workload == "miss"
+    script = workdir / f"{workload}.lua"
+    script.write_text(
+        LUA
+        % {
+            "body": body if miss else body.replace("FPRINT", "fixed"),
+            "token": TOKEN,
+            "vary": "true" if miss else "false",
+        }
+    )
+    return script
+
+
 def wrk(port: int, script: Path, seconds: int, connections: int) -> tuple[float, float, int, int]:
     """(requests/s, p99 ms, requests completed, non-2xx) from one wrk run."""
     out = subprocess.run(
@@ -127,16 +143,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for workload in workloads:
-            script = workdir / f"{workload}.lua"
-            fixed = body.replace("FPRINT", "fixed")
-            script.write_text(
-                LUA
-                % {
-                    "body": body if workload == "miss" else fixed,
-                    "token": TOKEN,
-                    "vary": "true" if workload == "miss" else "false",
-                }
-            )
+            script = wrk_script(workdir, workload)
             ratios, rows = [], []
             for round_ in range(1, args.rounds + 1):
                 port = free_port()
