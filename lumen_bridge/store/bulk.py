@@ -8,13 +8,17 @@ per dialect, and hand the rows to the driver.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Column, Connection, Dialect, Table, bindparam, insert, update
+from sqlalchemy import JSON, Boolean, Column, Connection, Dialect, Table, bindparam, insert, update
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.types import TypeEngine
+
+from lumen_bridge.store.db import json_text
 
 __all__ = ["BulkInsert", "BulkUpdate", "unnest"]
 
@@ -39,9 +43,21 @@ class _Compiled:
             # Both drivers' paramstyles are positional.
             assert compiled.positiontup == self.names, compiled.positiontup
             processors = compiled._bind_processors  # a column's processor is one callable
-            binds = [cast(_Bind, processors.get(name)) for name in self.names]
+            types = {bind.key: bind.type for bind in compiled.binds.values()}
+            binds = [_direct(types[name], processors.get(name)) for name in self.names]
             self._by_dialect[dialect] = (compiled.string, binds)
         return self._by_dialect[dialect]
+
+
+def _direct(type_: TypeEngine[Any], processor: Any) -> _Bind:
+    """``processor`` without SQLAlchemy's wrapping where it only adds calls: JSON straight to
+    its text (what the engines' ``json_serializer`` makes of it), and Python's booleans as
+    they are (both drivers bind them)."""
+    if isinstance(type_, JSON):
+        return json_text
+    if isinstance(type_, Boolean):
+        return None
+    return cast(_Bind, processor)
 
 
 def _renumbered(group: str, offset: int) -> str:
@@ -97,7 +113,7 @@ class BulkInsert:
         returned: list[tuple[Any, ...]] = []
         for start in range(0, len(values), ROWS_PER_STATEMENT):
             chunk = values[start : start + ROWS_PER_STATEMENT]
-            flat = tuple(value for row in chunk for value in row)
+            flat = tuple(itertools.chain.from_iterable(chunk))
             result = connection.exec_driver_sql(self._multi_sql(dialect, len(chunk)), flat)
             if self.returning:
                 returned += [tuple(row) for row in result]

@@ -86,7 +86,7 @@ def _begin_polling(dbapi_connection: Any) -> None:
         pause = min(2 * pause, LOCK_POLL[1])
 
 
-def _json_text(value: object) -> str:
+def json_text(value: object) -> str:
     """JSON columns are written by pydantic's serializer (in Rust: several times faster than
     the standard library's); every engine reads them with its parser, ``from_json``."""
     return to_json(value).decode()
@@ -107,14 +107,14 @@ def create_engine(config: DatabaseConfig, *, pre_ping: bool = True) -> AsyncEngi
             max_overflow=0,
             pool_pre_ping=pre_ping,
             connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
-            json_serializer=_json_text,
+            json_serializer=json_text,
             json_deserializer=from_json,
         )
     engine = create_async_engine(
         config.url,
         pool_size=1,
         max_overflow=0,
-        json_serializer=_json_text,
+        json_serializer=json_text,
         json_deserializer=from_json,
     )
     _sqlite_setup(engine.sync_engine, config.sqlite_synchronous)
@@ -170,7 +170,7 @@ class Transactions:
                 pool_size=1,
                 max_overflow=0,
                 connect_args={"check_same_thread": False},
-                json_serializer=_json_text,
+                json_serializer=json_text,
                 json_deserializer=from_json,
             )
             _sqlite_setup(self._sync, config.sqlite_synchronous, poll_lock=True)
