@@ -147,7 +147,8 @@ class Transactions:
       one writer anyway; every write of the process goes through here).
     - PostgreSQL: on a private event loop in its own thread, with its own asyncpg pool
       of ``pool_size`` connections; each statement's round trip is then answered at
-      once instead of waiting its turn among the HTTP loop's callbacks.
+      once instead of waiting its turn among the HTTP loop's callbacks. :meth:`run`
+      waits for it on one of ``pool_size`` threads, as :meth:`run_blocking` does.
 
     ``serial`` promises one transaction at a time (the writer process's batches): then
     PostgreSQL's connection is kept between transactions too, as SQLite's always is,
@@ -181,30 +182,24 @@ class Transactions:
                 target=self._loop.run_forever, name="lumen-postgres", daemon=True
             )
             self._loop_thread.start()
+            self._thread = ThreadPoolExecutor(config.pool_size, thread_name_prefix="lumen-pg-wait")
             # Connects on first use, on that loop. No ping per transaction: a connection
             # found dead (the server restarted) fails its transaction, which is run again.
             self._engine = create_engine(config, pre_ping=False)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work(connection)`` in one transaction and commit; return its result."""
-        if self._sync is not None:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, self.run_blocking, work)
-        attempt = 0
-        while True:
-            attempt += 1
-            assert self._loop is not None
-            done = asyncio.run_coroutine_threadsafe(self._run_async(work), self._loop)
-            try:
-                # A caller cancelled meanwhile does not cut a transaction short: it ends
-                # (commit or rollback) as it would on SQLite's thread.
-                return await asyncio.shield(asyncio.wrap_future(done))
-            except DBAPIError as exc:
-                if not _again(exc, attempt):
-                    raise
+        """Run ``work(connection)`` in one transaction and commit; return its result.
+
+        A caller cancelled meanwhile does not cut a transaction short: it ends (commit or
+        rollback) on its thread.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self.run_blocking, work)
 
     def run_blocking(self, work: Callable[[Connection], T]) -> T:
-        """:meth:`run` for a thread that may wait: SQLite's own, or the writer process's."""
+        """:meth:`run` for a thread that may wait: one of :meth:`run`'s, or the writer
+        process's. A transaction that lost a race, or found its connection dead, is run
+        again from the start."""
         attempt = 0
         while True:
             attempt += 1
