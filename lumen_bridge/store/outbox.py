@@ -75,6 +75,7 @@ _INSERT_ATTEMPTS = BulkInsert(
 _FINISH = BulkUpdate(
     _OUTBOX, ["status", "next_attempt_at", "lease_until", "delivered_at", "last_error"]
 )
+_RELEASE = BulkUpdate(_OUTBOX, ["status", "attempts", "next_attempt_at", "lease_until"])
 
 
 def add(connection: Connection, notifications: Sequence[NewNotification]) -> None:
@@ -281,16 +282,7 @@ def finish(connection: Connection, results: Sequence[tuple[Delivery, Outcome]]) 
             for claimed, outcome in results
         ],
     )
-    held = connection.execute(  # locked until the commit: the UPDATE below cannot go stale
-        select(Notification.id, Notification.attempts)
-        .where(
-            Notification.id.in_([claimed.id for claimed, _ in results]),
-            Notification.status == OutboxStatus.IN_FLIGHT,
-        )
-        .with_for_update()
-    )
-    attempts = dict(held.all())
-    kept = [attempts.get(claimed.id) == claimed.attempt for claimed, _ in results]
+    kept = _still_ours(connection, [claimed for claimed, _ in results])
     _FINISH(
         connection,
         [
@@ -315,25 +307,37 @@ def _new_state(claimed: Delivery, outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _still_ours(claimed: Delivery) -> tuple[ColumnElement[bool], ...]:
-    """The row is still in flight under this claim (the attempt number is the fencing token)."""
-    return (
-        Notification.id == claimed.id,
-        Notification.status == OutboxStatus.IN_FLIGHT,
-        Notification.attempts == claimed.attempt,
+def _still_ours(connection: Connection, claimed: Sequence[Delivery]) -> list[bool]:
+    """For each claim, whether its row is still in flight under it (the attempt number is
+    the fencing token). The rows stay locked until the commit: an update that follows in
+    the same transaction cannot go stale."""
+    held = connection.execute(
+        select(Notification.id, Notification.attempts)
+        .where(
+            Notification.id.in_([delivery.id for delivery in claimed]),
+            Notification.status == OutboxStatus.IN_FLIGHT,
+        )
+        .with_for_update()
     )
+    attempts = dict(held.all())
+    return [attempts.get(delivery.id) == delivery.attempt for delivery in claimed]
 
 
 def release(connection: Connection, claimed: Sequence[Delivery], now: datetime) -> None:
     """Give unfinished claims back (graceful shutdown): pending again, the attempt undone."""
-    for delivery in claimed:
-        connection.execute(
-            update(Notification)
-            .where(*_still_ours(delivery))
-            .values(
-                status=OutboxStatus.PENDING,
-                lease_until=None,
-                next_attempt_at=now,
-                attempts=Notification.attempts - 1,
-            )
-        )
+    if not claimed:
+        return
+    _RELEASE(
+        connection,
+        [
+            {
+                "id": delivery.id,
+                "status": OutboxStatus.PENDING,
+                "lease_until": None,
+                "next_attempt_at": now,
+                "attempts": delivery.attempt - 1,
+            }
+            for delivery, mine in zip(claimed, _still_ours(connection, claimed), strict=True)
+            if mine
+        ],
+    )
