@@ -17,26 +17,21 @@ import argparse
 import asyncio
 import copy
 import json
-import os
 import statistics
-import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 from aiosmtpd.controller import Controller
-from common import free_port
+from common import TOKEN, bridge, database, free_port
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from lumen_bridge.store.models import DeliveryAttempt, Notification
 
 FIXTURE = Path(__file__).parent.parent / "tests" / "fixtures" / "firing_page.json"
-PG_ADMIN = os.environ.get("LUMEN_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 class Sink:
@@ -65,69 +60,19 @@ def body(marker: str) -> bytes:
     return json.dumps(payload).encode()
 
 
-async def create_pg_database() -> tuple[str, str]:
-    name = f"lumen_bench_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(PG_ADMIN)
-    await connection.execute(f'CREATE DATABASE "{name}"')
-    await connection.close()
-    host = PG_ADMIN.split("@", 1)[1].rsplit("/", 1)[0]
-    user = PG_ADMIN.split("//", 1)[1].split("@", 1)[0]
-    return name, f"postgresql+asyncpg://{user}@{host}/{name}"
-
-
-async def drop_pg_database(name: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN)
-    await connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await connection.close()
-
-
-async def wait_ready(session: aiohttp.ClientSession, base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            async with session.get(f"{base}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit("lumen-bridge did not become ready")
-
-
 async def run(
-    pages: int, db: str, warmup: int
+    url: str, pages: int, warmup: int
 ) -> tuple[list[float], list[float], dict[str, list[float]]]:
     loop = asyncio.get_running_loop()
     sink = Sink(loop)
     smtp_port, port = free_port(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
-    pg_name = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if db == "postgres":
-            pg_name, url = await create_pg_database()
-        else:
-            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        env = {
-            **os.environ,
-            "LUMEN_DATABASE_URL": url,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp_port),
-            "LUMEN_ALERT_TOKEN": "",
-            "LUMEN_ADMIN_TOKEN": "",
-        }
-        server = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "lumen_bridge", "serve", "--port", str(port)),
-            cwd=tmp,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        latencies, answers = [], []
-        try:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    latencies, answers = [], []
+    try:
+        with bridge(url, port, SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port)):
             async with aiohttp.ClientSession() as session:
-                await wait_ready(session, base)
                 for i in range(warmup + pages):
                     marker = f"{i:08d}"
                     future: asyncio.Future[float] = loop.create_future()
@@ -135,7 +80,7 @@ async def run(
                     data = body(marker)
                     started = time.perf_counter()
                     async with session.post(
-                        f"{base}/webhook", data=data, headers={"Content-Type": "application/json"}
+                        f"http://127.0.0.1:{port}/webhook", data=data, headers=headers
                     ) as response:
                         assert response.status == 200, await response.text()
                     answered = time.perf_counter()
@@ -143,17 +88,9 @@ async def run(
                     if i >= warmup:
                         latencies.append((arrived - started) * 1000)
                         answers.append((answered - started) * 1000)
-            server.terminate()
-            await asyncio.wait_for(server.wait(), timeout=10)
-            breakdown = await stages(url, warmup)
-        finally:
-            if server.returncode is None:
-                server.terminate()
-                await server.wait()
-            controller.stop()
-            if pg_name is not None:
-                await drop_pg_database(pg_name)
-    return latencies, answers, breakdown
+    finally:
+        controller.stop()
+    return latencies, answers, await stages(url, warmup)
 
 
 async def stages(url: str, warmup: int) -> dict[str, list[float]]:
@@ -192,7 +129,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
-    latencies, answers, breakdown = asyncio.run(run(args.pages, args.db, args.warmup))
+    with tempfile.TemporaryDirectory() as tmp, database(args.db, Path(tmp)) as url:
+        latencies, answers, breakdown = asyncio.run(run(url, args.pages, args.warmup))
     print(f"time to page ({args.db}, {len(latencies)} pages, one at a time)")
     print(f"  webhook -> SMTP accepted:  {summary(latencies)}")
     print(f"  webhook -> 200 answer:     {summary(answers)}")
