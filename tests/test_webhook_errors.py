@@ -107,10 +107,8 @@ async def test_422_json_that_is_not_an_object(
     await expect_error(response, 422)
 
 
-async def test_503_when_the_database_cannot_take_the_write(
-    make_client: AppFactory, nothing_stored: None
-) -> None:
-    client = await make_client(LUMEN_DATABASE_WRITER="thread")
+async def test_503_when_the_database_cannot_take_the_write(make_client: AppFactory) -> None:
+    client = await make_client(LUMEN_DATABASE_WRITER="thread")  # its pipeline can be cut off
     unreachable = DatabaseConfig(url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
     pipeline = client.app[PIPELINE]
     working = pipeline.transactions
@@ -121,6 +119,8 @@ async def test_503_when_the_database_cannot_take_the_write(
     finally:
         pipeline.transactions = working
         await dead.close()
+    assert await incidents(client) == []
+    assert await count_events(client) == 0
 
 
 @pytest.mark.parametrize("name", ["firing_page.json", "firing_ticket.json", "resolved_page.json"])
