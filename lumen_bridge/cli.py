@@ -44,9 +44,17 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, *, templates: bool = False) -> Settings:
+    """The configuration, or exit 2 with every error; ``templates``: the e-mail receivers'
+    own templates too (a sample page is rendered with each)."""
     try:
-        return load_settings(args.config)
+        settings = load_settings(args.config)
+        if templates:
+            from lumen_bridge.notifiers.email import check_templates
+
+            if problems := check_templates(settings):
+                raise ConfigError(problems)
+        return settings
     except ConfigError as exc:
         print("lumen-bridge: invalid configuration:", file=sys.stderr)
         for line in exc.errors:
@@ -55,7 +63,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _settings(args, templates=True)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
     missing = [
@@ -112,7 +120,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _settings(args, templates=True)
     source = resolve_config_path(args.config) or "built-in default"
     print(f"configuration OK ({source})")
     print(f"  listen    {settings.server.host}:{settings.server.port}")

@@ -165,6 +165,18 @@ class EmailReceiver(_Model):
     to: Annotated[list[str], BeforeValidator(_split_addresses)]
     from_: str = Field(alias="from")
     smtp: SmtpConfig = SmtpConfig()
+    templates: OptionalStr = None
+    """A directory whose ``page.txt`` and ``page.html`` (Jinja2) replace the built-in ones."""
+
+    @field_validator("templates")
+    @classmethod
+    def _directory(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_dir():
+            raise ValueError(
+                f"no such directory: {path} (it holds page.txt and/or page.html to use instead "
+                "of the built-in templates)"
+            )
+        return path
 
     @property
     def has_destination(self) -> bool:

@@ -144,3 +144,26 @@ def test_a_missing_smtp_ca_file_is_named(tmp_path: Path) -> None:
         load_settings(None, environ={"SMTP_CA_FILE": str(missing)})
     missing.write_text("-----BEGIN CERTIFICATE-----\n")
     load_settings(None, environ={"SMTP_CA_FILE": str(missing)})  # present: accepted
+
+
+def test_check_config_renders_the_receivers_own_templates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "page.txt").write_text("{{ headline }}\n{{ no_such_variable }}\n")
+    (templates / "page.html").write_text("<p>\n{% for a in detailed %}\n</p>\n")
+    monkeypatch.setenv("LUMEN_MAIL_TEMPLATES", str(templates))
+    with pytest.raises(SystemExit) as exited:
+        main(["check-config", "--config", str(REPO / "config" / "lumen-bridge.yaml")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        f"receivers.oncall.templates: {templates}/page.txt: 'no_such_variable' is undefined" in err
+    )
+    assert f"receivers.oncall.templates: {templates}/page.html, line 2: Unexpected end" in err
+
+
+def test_a_missing_templates_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"templates: .*no such directory: .*/nowhere"):
+        load_settings(None, environ={"LUMEN_MAIL_TEMPLATES": str(tmp_path / "nowhere")})

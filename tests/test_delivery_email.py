@@ -228,3 +228,37 @@ async def test_wrong_smtp_password_is_permanent(
         assert sink.messages == []
     finally:
         sink.stop()
+
+
+async def test_a_receiver_s_own_templates_replace_the_built_in_ones(
+    make_client: AppFactory, smtp: SmtpSink, tmp_path: Path
+) -> None:
+    (tmp_path / "page.txt").write_text(
+        "{{ headline }}\n{% for a in detailed %}{{ a.name }}: {{ a.summary }} {{ a.runbook_url }}"
+        "\n{% endfor %}"
+    )
+    client = await mailer(make_client, smtp, LUMEN_MAIL_TEMPLATES=str(tmp_path))
+    body = seed_alert(payload())
+    body["alerts"][0]["annotations"]["summary"] = "<script>x</script>"
+    await post(client, body)
+    await eventually(lambda: len(smtp.messages) == 1)
+    plain, html = text_and_html(smtp.messages[0].message)
+    assert plain.replace("\r\n", "\n") == (
+        "1 alert firing\n"
+        "LumenIntegrityMismatch: <script>x</script> https://runbook.local/lumen#integrity\n"
+    )
+    assert '<th align="left">Summary</th>' in html  # no page.html there: the built-in one
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+
+
+async def test_an_html_template_of_ones_own_is_autoescaped(
+    make_client: AppFactory, smtp: SmtpSink, tmp_path: Path
+) -> None:
+    (tmp_path / "page.html").write_text("<p>{{ detailed[0].summary }}</p>\n")
+    client = await mailer(make_client, smtp, LUMEN_MAIL_TEMPLATES=str(tmp_path))
+    body = payload()
+    body["alerts"][0]["annotations"] = {"summary": "<img src=x onerror=alert(1)>"}
+    await post(client, body)
+    await eventually(lambda: len(smtp.messages) == 1)
+    _, html = text_and_html(smtp.messages[0].message)
+    assert html.replace("\r\n", "\n") == "<p>&lt;img src=x onerror=alert(1)&gt;</p>\n"

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import socket
 import ssl
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
@@ -33,7 +35,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from lumen_bridge.clock import Clock
-from lumen_bridge.config import EmailReceiver, RunbookConfig
+from lumen_bridge.config import EmailReceiver, RunbookConfig, Settings
 from lumen_bridge.notifiers import Delivery, Earlier, Result, Verdict
 from lumen_bridge.runbook import runbook_url
 
@@ -49,12 +51,8 @@ SERVICE_CLOSING = 421  # the relay is closing the session
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("lumen_bridge", "templates"),
-    autoescape=jinja2.select_autoescape(["html"], default_for_string=False, default=False),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-)
+TEMPLATES = {"plain": "page.txt", "html": "page.html"}
+"""A page's templates, by the MIME subtype of the part each makes."""
 
 
 def one_line(text: str, limit: int | None = None) -> str:
@@ -72,7 +70,40 @@ def _link(url: str) -> Markup:
     return escape(url or "-")
 
 
-_ENV.globals["link"] = _link
+@functools.cache
+def page_templates(directory: str | None) -> jinja2.Environment:
+    """The Jinja2 templates of a receiver's pages: those in ``directory`` (its ``templates``
+    setting) first, the built-in ones for the rest. ``.html`` ones are autoescaped, and an
+    undefined variable is an error, not an empty string."""
+    built_in = jinja2.PackageLoader("lumen_bridge", "templates")
+    environment = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(directory), built_in] if directory else [built_in]
+        ),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=False, default=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    environment.globals["link"] = _link
+    return environment
+
+
+def check_templates(settings: Settings) -> list[str]:
+    """What is wrong with the e-mail receivers' own templates, found by rendering a page of
+    two sample alerts with each (``location: message`` lines, as :class:`ConfigError`'s)."""
+    problems = []
+    for receiver in settings.receivers:
+        if not isinstance(receiver, EmailReceiver) or receiver.templates is None:
+            continue
+        context = _context(_sample(), settings.runbook)
+        for name in TEMPLATES.values():
+            try:
+                page_templates(receiver.templates).get_template(name).render(context)
+            except jinja2.TemplateError as exc:
+                line = getattr(exc, "lineno", None)
+                where = f"{receiver.templates}/{name}" + (f", line {line}" if line else "")
+                problems.append(f"receivers.{receiver.name}.templates: {where}: {exc.message}")
+    return problems
 
 
 def _subject(value: str) -> str:
@@ -136,6 +167,46 @@ def _view(alert: dict[str, Any], runbooks: RunbookConfig) -> _AlertView:
     )
 
 
+def _context(delivery: Delivery, runbooks: RunbookConfig) -> dict[str, Any]:
+    """What the templates see: ``headline``, the alerts shown in full (``detailed``), those
+    listed a line each (``compact``) and the number not listed (``omitted``)."""
+    views = [_view(a, runbooks) for a in delivery.alerts[:LISTED]]
+    count = len(delivery.alerts)
+    return {
+        "headline": f"{count} alert{'s' if count != 1 else ''} "
+        f"{'resolved' if delivery.action == 'resolve' else 'firing'}",
+        "detailed": views[:DETAILED],
+        "compact": views[DETAILED:],
+        "omitted": count - len(views),
+    }
+
+
+def _sample() -> Delivery:
+    """A page of eleven firing alerts (ten shown in full, one listed), to try templates on."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    alerts = [
+        {
+            "incident_id": n,
+            "fingerprint": f"sample-{n}",
+            "dedup_key": f"lumen-{n}",
+            "action": "open",
+            "status": "firing",
+            "alertname": "LumenStageFailed",
+            "severity": "page",
+            "labels": {"alertname": "LumenStageFailed", "severity": "page", "stage": f"s{n}"},
+            "annotations": {"summary": "a stage failed", "description": "see the runbook"},
+            "starts_at": now.isoformat(),
+            "ends_at": None,
+            "occurrences": 1,
+            "generator_url": "http://prometheus.local/graph",
+            "alertmanager_url": "http://alertmanager.local",
+            "group_key": "{}:{}",
+        }
+        for n in range(1, DETAILED + 2)
+    ]
+    return Delivery(1, "sample", "firing", "lumen-1-open-1", now, 1, alerts)
+
+
 def subject(alerts: list[dict[str, Any]], resolved: bool) -> str:
     """``[FIRING:3] Name and 1 more`` or ``[RESOLVED:1] Name: summary``, on one line."""
     names = list(dict.fromkeys(a["alertname"] or "(no alertname)" for a in alerts))
@@ -165,6 +236,7 @@ class EmailNotifier:
         self.receiver = receiver
         self.runbooks = runbooks
         self.clock = clock
+        self.templates = page_templates(receiver.templates)
         self.sender = parseaddr(receiver.from_)[1] or receiver.from_
         self.domain = self.sender.rpartition("@")[2] or "lumen-bridge.local"
         smtp = receiver.smtp
@@ -180,15 +252,7 @@ class EmailNotifier:
     def build(self, delivery: Delivery) -> MIMEMultipart:
         """The page for ``delivery`` (multipart: plain text and HTML)."""
         resolved = delivery.action == "resolve"
-        views = [_view(a, self.runbooks) for a in delivery.alerts[:LISTED]]
-        count = len(delivery.alerts)
-        context = {
-            "headline": f"{count} alert{'s' if count != 1 else ''} "
-            f"{'resolved' if resolved else 'firing'}",
-            "detailed": views[:DETAILED],
-            "compact": views[DETAILED:],
-            "omitted": count - len(views),
-        }
+        context = _context(delivery, self.runbooks)
         # The compat32 MIME classes: a third of the cost of EmailMessage's header registry,
         # which a page pays on its way to the relay. They check nothing: every header value
         # below is one line by construction.
@@ -206,8 +270,8 @@ class EmailNotifier:
             message["In-Reply-To"] = ids[-1]
             message["References"] = " ".join(refs)
         message["Auto-Submitted"] = "auto-generated"
-        message.attach(_text("plain", _ENV.get_template("page.txt").render(context)))
-        message.attach(_text("html", _ENV.get_template("page.html").render(context)))
+        for subtype, name in TEMPLATES.items():
+            message.attach(_text(subtype, self.templates.get_template(name).render(context)))
         return message
 
     async def send(self, delivery: Delivery) -> Result:
