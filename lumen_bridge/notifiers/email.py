@@ -89,13 +89,13 @@ def page_templates(directory: str | None) -> jinja2.Environment:
 
 
 def check_templates(settings: Settings) -> list[str]:
-    """What is wrong with the e-mail receivers' own templates, found by rendering a page of
-    two sample alerts with each (``location: message`` lines, as :class:`ConfigError`'s)."""
+    """What is wrong with the e-mail receivers' own templates, found by rendering a sample
+    page with each (``location: message`` lines, as :class:`ConfigError`'s)."""
     problems = []
+    context = _context(_sample(), settings.runbook)
     for receiver in settings.receivers:
         if not isinstance(receiver, EmailReceiver) or receiver.templates is None:
             continue
-        context = _context(_sample(), settings.runbook)
         for name in TEMPLATES.values():
             try:
                 page_templates(receiver.templates).get_template(name).render(context)
