@@ -92,6 +92,10 @@ def json_text(value: object) -> str:
     return to_json(value).decode()
 
 
+_JSON_COLUMNS: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": from_json}
+"""How every engine of the bridge writes and reads JSON columns."""
+
+
 def create_engine(config: DatabaseConfig, *, pre_ping: bool = True) -> AsyncEngine:
     """Create the async engine for ``config`` (SQLite: one connection, it has one writer).
 
@@ -107,15 +111,13 @@ def create_engine(config: DatabaseConfig, *, pre_ping: bool = True) -> AsyncEngi
             max_overflow=0,
             pool_pre_ping=pre_ping,
             connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
-            json_serializer=json_text,
-            json_deserializer=from_json,
+            **_JSON_COLUMNS,
         )
     engine = create_async_engine(
         config.url,
         pool_size=1,
         max_overflow=0,
-        json_serializer=json_text,
-        json_deserializer=from_json,
+        **_JSON_COLUMNS,
     )
     _sqlite_setup(engine.sync_engine, config.sqlite_synchronous)
     return engine
@@ -171,8 +173,7 @@ class Transactions:
                 pool_size=1,
                 max_overflow=0,
                 connect_args={"check_same_thread": False},
-                json_serializer=json_text,
-                json_deserializer=from_json,
+                **_JSON_COLUMNS,
             )
             _sqlite_setup(self._sync, config.sqlite_synchronous, poll_lock=True)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="lumen-sqlite")
