@@ -31,13 +31,12 @@ from common import database
 from ingest import payload_text
 
 from lumen_bridge.config import load_settings
-from lumen_bridge.payload import WebhookPayload
-from lumen_bridge.pipeline import Pipeline
+from lumen_bridge.pipeline import Pipeline, Webhook
 from lumen_bridge.store import migrate
 from lumen_bridge.store.db import Transactions
 
 
-def batches(workload: str, count: int, size: int, start: int) -> list[list[tuple[bytes, datetime]]]:
+def batches(workload: str, count: int, size: int, start: int) -> list[list[Webhook]]:
     """``count`` batches of ``size`` raw webhooks, as the writer process receives them."""
     body = payload_text()
     now = datetime.now(UTC)
@@ -47,7 +46,7 @@ def batches(workload: str, count: int, size: int, start: int) -> list[list[tuple
         for _ in range(size):
             n += 1
             text = body.replace("FPRINT", f"w{n}" if workload == "miss" else "fixed")
-            batch.append((text.encode(), now + timedelta(milliseconds=n)))
+            batch.append(Webhook(text.encode(), now + timedelta(milliseconds=n)))
         made.append(batch)
     return made
 
@@ -62,8 +61,7 @@ def rounds(args: argparse.Namespace, url: str) -> list[tuple[float, float]]:
         work = batches(args.workload, args.batches, args.per_batch, round_ * 10**6)
         cpu, wall = time.process_time(), time.perf_counter()
         for batch in work:
-            parsed = [(WebhookPayload.model_validate_json(body), at) for body, at in batch]
-            transactions.run_blocking(lambda c, parsed=parsed: pipeline.process(c, parsed))
+            transactions.run_blocking(pipeline.work(batch))
         webhooks = args.batches * args.per_batch
         per_round.append(
             ((time.process_time() - cpu) / webhooks, (time.perf_counter() - wall) / webhooks)

@@ -25,11 +25,14 @@ from lumen_bridge.keys import (
     WRITER,
 )
 from lumen_bridge.metrics import Metrics
-from lumen_bridge.pipeline import Pipeline, Summary
-from lumen_bridge.pipeline.writer import Webhook, WriterProcess
+from lumen_bridge.pipeline import Answer, Pipeline, Webhook
+from lumen_bridge.pipeline.writer import WriterProcess
 from lumen_bridge.store import migrate
 from lumen_bridge.store.batch import GroupCommit
 from lumen_bridge.store.db import Transactions, create_engine, session_factory
+
+BATCH_BYTES = 16 * 1024 * 1024
+"""At most this much webhook body per group commit (a larger webhook is a batch alone)."""
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -43,16 +46,16 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     pipeline = app[PIPELINE] = Pipeline(settings, transactions)
     writer: WriterProcess | None = None
 
-    async def run_many(webhooks: Sequence[Webhook]) -> list[Summary]:
+    async def run_many(webhooks: Sequence[Webhook]) -> list[Answer]:
         if writer is not None:
             return await writer.run_many(webhooks)
-        return await pipeline.run_many([(w.payload, w.received_at) for w in webhooks])
+        return await pipeline.run_many(webhooks)
 
     if settings.database.writer == "process":
         writer = app[WRITER] = WriterProcess(settings)
         await writer.start()
     app[INGEST] = GroupCommit(
-        "webhooks", run_many, size=lambda webhook: len(webhook.payload.alerts)
+        "webhooks", run_many, size=lambda webhook: len(webhook.body), max_size=BATCH_BYTES
     )
     app[INGEST].start()
     yield

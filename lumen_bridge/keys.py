@@ -9,9 +9,9 @@ from lumen_bridge.clock import Clock
 from lumen_bridge.config import Settings
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.outbox import OutboxWorker
-from lumen_bridge.pipeline import Pipeline, Summary
+from lumen_bridge.pipeline import Answer, Pipeline, Webhook
 from lumen_bridge.pipeline.replay import Replayer
-from lumen_bridge.pipeline.writer import Webhook, WriterProcess
+from lumen_bridge.pipeline.writer import WriterProcess
 from lumen_bridge.store.batch import GroupCommit
 from lumen_bridge.store.db import Transactions
 
@@ -23,7 +23,7 @@ SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 TRANSACTIONS = web.AppKey("transactions", Transactions)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 WRITER = web.AppKey("writer", WriterProcess)
-INGEST: web.AppKey[GroupCommit[Webhook, Summary]] = web.AppKey("ingest")
+INGEST: web.AppKey[GroupCommit[Webhook, Answer]] = web.AppKey("ingest")
 HEAD_REVISION = web.AppKey("head_revision", str)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 REPLAYER = web.AppKey("replayer", Replayer)

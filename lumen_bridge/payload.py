@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
 
 AlertStatus = Literal["firing", "resolved"]
 LabelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -67,3 +76,23 @@ class WebhookPayload(_Tolerant):
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
     alerts: list[Alert]
+
+
+class Rejected(NamedTuple):
+    """A body that is not a webhook: what is wrong with it, as plain data (it crosses the
+    writer process's pipe)."""
+
+    problems: list[ErrorDetails]
+
+
+def problems(exc: ValidationError) -> list[ErrorDetails]:
+    """What ``exc`` found wrong, without the inputs (a body can be megabytes)."""
+    return exc.errors(include_input=False, include_url=False, include_context=False)
+
+
+def parse(body: bytes) -> WebhookPayload | Rejected:
+    """``body`` as a webhook, or why it is not one."""
+    try:
+        return WebhookPayload.model_validate_json(body)
+    except ValidationError as exc:
+        return Rejected(problems(exc))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from lumen_bridge.keys import PIPELINE
-from lumen_bridge.payload import WebhookPayload
+from lumen_bridge.pipeline import Summary, Webhook
 from tests.conftest import AppFactory, FakeClock, auth, fixture, payload, post
 from tests.helpers import count_events, incidents, item_actions, notifications
 
@@ -181,7 +182,7 @@ async def test_cases_1_4_8_within_one_batch(client: TestClient[Any, Any], clock:
     """An incident opened, resolved and replaced in one group commit: the retired one is
     inserted already retired, and each gets its own notifications."""
     first, resolved, later = (
-        WebhookPayload.model_validate(body)
+        json.dumps(body).encode()
         for body in (
             payload(labels=TICKET),
             payload("resolved", labels=TICKET),
@@ -189,9 +190,13 @@ async def test_cases_1_4_8_within_one_batch(client: TestClient[Any, Any], clock:
         )
     )
     summaries = await client.app[PIPELINE].run_many(
-        [(first, clock.now), (resolved, clock.now), (later, clock.now + timedelta(minutes=10))]
+        [
+            Webhook(first, clock.now),
+            Webhook(resolved, clock.now),
+            Webhook(later, clock.now + timedelta(minutes=10)),
+        ]
     )
-    assert [s.as_json() for s in summaries] == [answer(queued=1)] * 3
+    assert [s.as_json() for s in summaries if isinstance(s, Summary)] == [answer(queued=1)] * 3
     await assert_replaced(client)
 
 

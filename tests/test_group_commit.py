@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from lumen_bridge.keys import INGEST, PIPELINE
-from lumen_bridge.pipeline import Delivery, Summary
+from lumen_bridge.pipeline import Answer, Webhook
 from lumen_bridge.store.batch import SATURATED_BATCH
 from tests.conftest import AppFactory, auth, payload, post
 from tests.helpers import count_events, notifications
@@ -28,9 +28,9 @@ def count_transactions(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyP
     original = pipeline.run_many
     sizes: list[int] = []
 
-    async def counting(deliveries: Sequence[Delivery]) -> list[Summary]:
-        sizes.append(len(deliveries))
-        return await original(deliveries)
+    async def counting(webhooks: Sequence[Webhook]) -> list[Answer]:
+        sizes.append(len(webhooks))
+        return await original(webhooks)
 
     monkeypatch.setattr(pipeline, "run_many", counting)
     return sizes
@@ -75,10 +75,10 @@ async def test_a_failing_webhook_does_not_fail_its_batch(
     pipeline = client.app[PIPELINE]
     original = pipeline.run_many
 
-    async def refuses_poison(deliveries: Sequence[Delivery]) -> list[Summary]:
-        if any(p.group_key == "poison" for p, _ in deliveries):
+    async def refuses_poison(webhooks: Sequence[Webhook]) -> list[Answer]:
+        if any(b'"poison"' in w.body for w in webhooks):
             raise ValueError("cannot store this one")
-        return await original(deliveries)
+        return await original(webhooks)
 
     monkeypatch.setattr(pipeline, "run_many", refuses_poison)
     poison = payload(fingerprint="bad") | {"groupKey": "poison"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from typing import Any
@@ -105,6 +106,31 @@ async def test_422_json_that_is_not_an_object(
 ) -> None:
     response = await client.post("/webhook", data=b"[1, 2]", headers=auth() | JSON)
     await expect_error(response, 422)
+
+
+@pytest.mark.parametrize("writer", ["process", "thread"])
+async def test_bad_bodies_among_good_ones_are_refused_alone(
+    make_client: AppFactory, writer: str
+) -> None:
+    """Bodies are parsed where their batch is decided: each bad one still gets its own
+    4xx, and the webhooks committed with it their 200s."""
+    client = await make_client(LUMEN_DATABASE_WRITER=writer)
+    bad = payload(fingerprint="bad")
+    bad["alerts"][0]["status"] = "pending"
+    good = [payload(fingerprint=f"good-{i}") for i in range(8)]
+    responses = await asyncio.gather(
+        client.post("/webhook", json=good[0], headers=auth()),
+        client.post("/webhook", data=b"{not json", headers=auth() | JSON),
+        client.post("/webhook", json=bad, headers=auth()),
+        *(client.post("/webhook", json=body, headers=auth()) for body in good[1:]),
+    )
+    assert [r.status for r in responses] == [200, 400, 422] + [200] * 7
+    error = await responses[2].json()
+    assert ["alerts", 0, "status"] in [d["loc"] for d in error["details"]]
+    assert [(await r.json())["queued"] for r in responses if r.status == 200] == [1] * 8
+    assert sorted(i.identity for i in await incidents(client)) == sorted(
+        f"good-{i}" for i in range(8)
+    )
 
 
 async def test_503_when_the_database_cannot_take_the_write(make_client: AppFactory) -> None:

@@ -7,12 +7,13 @@ validation errors); nothing returned ever carries a token, a password or a trace
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
 from aiohttp import web
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
+from pydantic_core import ErrorDetails
 
 log = structlog.get_logger("lumen_bridge.api")
 
@@ -45,12 +46,12 @@ class ApiError(Exception):
         return json_error(self.status, self.message, self.details)
 
 
-def invalid_body(exc: ValidationError, what: str) -> ApiError:
-    """400 when the body is not JSON at all, else 422 listing every problem."""
-    errors = exc.errors(include_input=False, include_url=False)
-    if any(e["type"] == "json_invalid" for e in errors):
+def invalid_body(problems: Sequence[ErrorDetails], what: str) -> ApiError:
+    """400 when the body is not JSON at all, else 422 listing every problem
+    (:func:`lumen_bridge.payload.problems`)."""
+    if any(e["type"] == "json_invalid" for e in problems):
         return ApiError(400, "body is not valid JSON")
-    details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]
+    details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in problems]
     return ApiError(422, f"not a valid {what}", details)
 
 

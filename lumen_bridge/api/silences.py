@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lumen_bridge import keys
 from lumen_bridge.api.errors import ApiError, invalid_body, require_bearer
+from lumen_bridge.payload import problems
 from lumen_bridge.pipeline.replay import Replayer
 from lumen_bridge.silences import (
     GettableSilence,
@@ -84,7 +85,7 @@ async def create(request: web.Request) -> web.Response:
         spec = PostableSilence.model_validate_json(body)
         starts_at, ends_at = spec.window(now)
     except ValidationError as exc:
-        raise invalid_body(exc, "silence") from exc
+        raise invalid_body(problems(exc), "silence") from exc
     except InvalidSilence as exc:
         raise ApiError(422, "not a valid silence", exc.details) from exc
     async with request.app[keys.SESSIONS]() as session, session.begin():

@@ -1,23 +1,22 @@
 """``POST /webhook``: Alertmanager's webhook, answered only after the commit.
 
-This is the hot path of an alert storm: everything here is per request, so it
-parses once (pydantic, from the bytes), counts with metric children looked up in
-advance, and does not log (a committed batch is logged at debug level).
+This is the hot path of an alert storm: everything here is per request, so it checks
+only the headers and hands the raw body on (it is parsed where it is decided: in the
+writer process by default, see :mod:`lumen_bridge.pipeline`), counts with metric children
+looked up in advance, and does not log (a committed batch is logged at debug level).
 """
 
 from __future__ import annotations
 
 import structlog
 from aiohttp import web
-from pydantic import ValidationError
 from pydantic_core import to_json
 from sqlalchemy.exc import SQLAlchemyError
 
 from lumen_bridge import keys
 from lumen_bridge.api.errors import ApiError, invalid_body, require_bearer
-from lumen_bridge.payload import WebhookPayload
-from lumen_bridge.pipeline import Outcome
-from lumen_bridge.pipeline.writer import Webhook
+from lumen_bridge.payload import Rejected
+from lumen_bridge.pipeline import Outcome, Webhook
 
 log = structlog.get_logger("lumen_bridge.webhook")
 
@@ -49,15 +48,12 @@ async def _receive(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge as exc:
         raise ApiError(413, f"body larger than the limit of {limit} bytes") from exc
     try:
-        payload = WebhookPayload.model_validate_json(body)
-    except ValidationError as exc:
-        raise invalid_body(exc, "Alertmanager webhook (version 4)") from exc
-
-    try:
-        summary = await app[keys.INGEST].submit(Webhook(payload, received_at, body))
+        summary = await app[keys.INGEST].submit(Webhook(body, received_at))
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         log.warning("database cannot take the webhook", error=type(exc).__name__)
         raise ApiError(503, "database unavailable; retry later") from exc
+    if isinstance(summary, Rejected):
+        raise invalid_body(summary.problems, "Alertmanager webhook (version 4)")
 
     if summary.outcomes[Outcome.QUEUED] and (worker := app.get(keys.OUTBOX)) is not None:
         worker.wake()

@@ -1,7 +1,9 @@
 """The webhook pipeline: route → dedup → suppress → enqueue, in one transaction.
 
-:meth:`Pipeline.run_many` is the whole flow for the webhook deliveries that
-:mod:`lumen_bridge.store.batch` commits together, in one transaction. Every alert is
+:meth:`Pipeline.run_many` is the whole flow for the webhooks that
+:mod:`lumen_bridge.store.batch` commits together, in one transaction. Each body is parsed
+here, where it is decided (in the writer process by default), not by the HTTP handler:
+one parse per webhook, off the serving process. Every alert is
 stored (an ``alert_events`` row, and its incident updated) and every notification
 decided is written to the outbox in the same transaction, so the 200 answer means
 all of it is durable. Conflicts between concurrent deliveries are settled by the
@@ -12,16 +14,16 @@ on PostgreSQL is retried from the start and then sees the winner's decision.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
 from lumen_bridge.config import EmailReceiver, Settings, TicketReceiver, WebhookReceiver
 from lumen_bridge.matchers import from_api
-from lumen_bridge.payload import Alert, WebhookPayload
+from lumen_bridge.payload import Alert, Rejected, WebhookPayload, parse
 from lumen_bridge.pipeline.dedup import Action, Decision, Reason, decide
 from lumen_bridge.pipeline.enqueue import Queued, build_notifications
 from lumen_bridge.pipeline.route import Route, Router
@@ -30,10 +32,17 @@ from lumen_bridge.store import appends, incidents, reads, silences
 from lumen_bridge.store.db import Transactions
 from lumen_bridge.store.incidents import IncidentRecord
 
-__all__ = ["Delivery", "Outcome", "Pipeline", "Summary", "notify"]
+__all__ = ["Answer", "Delivery", "Outcome", "Pipeline", "Summary", "Webhook", "notify"]
 
 Delivery = tuple[WebhookPayload, datetime]
 """One webhook payload and the moment it was received."""
+
+
+class Webhook(NamedTuple):
+    """A webhook as it arrived: its raw body (what crosses the writer's pipe) and when."""
+
+    body: bytes
+    received_at: datetime
 
 
 class Outcome(enum.StrEnum):
@@ -64,6 +73,10 @@ class Summary:
         return {"alerts": self.alerts, **self.outcomes}
 
 
+Answer = Summary | Rejected
+"""What became of one webhook: its summary, or why its body is not a webhook."""
+
+
 def notify(
     receiver: EmailReceiver | TicketReceiver | WebhookReceiver,
     incident: IncidentRecord,
@@ -90,9 +103,25 @@ class Pipeline:
         self.flag = settings.suppression.flag
         self.transactions = transactions
 
-    async def run_many(self, deliveries: Sequence[Delivery]) -> list[Summary]:
-        """Process several deliveries, in order, in one transaction; one summary each."""
-        return await self.transactions.run(lambda connection: self.process(connection, deliveries))
+    async def run_many(self, webhooks: Sequence[Webhook]) -> list[Answer]:
+        """Decide several webhooks, in order, in one transaction; one answer each."""
+        return await self.transactions.run(self.work(webhooks))
+
+    def work(self, webhooks: Sequence[Webhook]) -> Callable[[Connection], list[Answer]]:
+        """The transaction that decides ``webhooks``: each body is parsed now, once, and
+        the valid ones are processed in it (again, if the transaction is retried)."""
+        parsed = [parse(webhook.body) for webhook in webhooks]
+        deliveries = [
+            (payload, webhook.received_at)
+            for payload, webhook in zip(parsed, webhooks, strict=True)
+            if isinstance(payload, WebhookPayload)
+        ]
+
+        def decide(connection: Connection) -> list[Answer]:
+            summaries = iter(self.process(connection, deliveries) if deliveries else [])
+            return [p if isinstance(p, Rejected) else next(summaries) for p in parsed]
+
+        return decide
 
     def suppression(self, connection: Connection, now: datetime) -> Suppression:
         """The flag and the silences in force at ``now``."""
@@ -106,7 +135,8 @@ class Pipeline:
         )
 
     def process(self, connection: Connection, deliveries: Sequence[Delivery]) -> list[Summary]:
-        """:meth:`run_many`'s work, in the caller's transaction on ``connection``."""
+        """Decide ``deliveries`` in the caller's transaction on ``connection``; one summary
+        each."""
         summaries = [Summary(alerts=len(payload.alerts)) for payload, _ in deliveries]
         pairs: list[tuple[int, Alert, Route]] = []
         events: list[dict[str, Any]] = []

@@ -2,11 +2,12 @@
 
 In one process, serving HTTP and deciding webhooks take turns on one interpreter lock,
 whatever the number of cores. With ``database.writer: process`` (the default) the
-serving process validates each webhook and hands every group-committed batch (the raw
-bodies and their receipt times) through a pipe to a child process. The child parses
-them again, decides and commits each batch on its main thread (:meth:`Pipeline.process`
-in :meth:`Transactions.run_blocking`: no event loop, no thread hop per batch) and sends
-back one summary per webhook; the 200 answers still leave only after the commit.
+serving process checks each webhook's headers and hands every group-committed batch (the
+raw bodies and their receipt times) through a pipe to a child process. The child parses
+them, decides and commits each batch on its main thread (:meth:`Pipeline.work` in
+:meth:`Transactions.run_blocking`: no event loop, no thread hop per batch) and sends back
+one answer per webhook (its summary, or why its body is not a webhook); the 200 answers
+still leave only after the commit.
 
 If the child dies, the batch in flight fails as "database unavailable" (a 503, which
 Alertmanager retries; the child answers only after its commit, so nothing answered is
@@ -23,33 +24,23 @@ import multiprocessing
 import pickle
 import signal
 from collections.abc import Sequence
-from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, NamedTuple
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError
 
 from lumen_bridge.config import Settings
-from lumen_bridge.payload import WebhookPayload
-from lumen_bridge.pipeline import Pipeline, Summary
+from lumen_bridge.pipeline import Answer, Pipeline, Webhook
 from lumen_bridge.store.db import Transactions
 
-__all__ = ["Webhook", "WriterProcess"]
+__all__ = ["WriterProcess"]
 
 START_TIMEOUT = 60.0  # seconds for a new child to start and say it is ready
 STOP_TIMEOUT = 30.0  # seconds a stopping child may take to finish its batch
 
 log = structlog.get_logger("lumen_bridge.writer")
-
-
-class Webhook(NamedTuple):
-    """A validated webhook on its way to the commit (``body`` is what crosses the pipe)."""
-
-    payload: WebhookPayload
-    received_at: datetime
-    body: bytes
 
 
 class WriterProcess:
@@ -91,8 +82,8 @@ class WriterProcess:
         """The child's process id (``None`` before it starts)."""
         return None if self._process is None else self._process.pid
 
-    async def run_many(self, webhooks: Sequence[Webhook]) -> list[Summary]:
-        """Decide and commit ``webhooks`` in the child, in one transaction; one summary each."""
+    async def run_many(self, webhooks: Sequence[Webhook]) -> list[Answer]:
+        """Decide and commit ``webhooks`` in the child, in one transaction; one answer each."""
         message = pickle.dumps([(w.body, w.received_at) for w in webhooks], 5)
         async with self._lock:
             pipe = await self._send(message)
@@ -107,8 +98,8 @@ class WriterProcess:
                 raise
         if not ok:
             raise result
-        summaries: list[Summary] = result
-        return summaries
+        answers: list[Answer] = result
+        return answers
 
     async def _send(self, message: bytes) -> Connection:
         """Send ``message`` to the child; first start one if there is none, or if it died
@@ -199,14 +190,9 @@ def _child(pipe: Connection, settings: Settings) -> None:
 
 def _commit(transactions: Transactions, pipeline: Pipeline, message: bytes) -> tuple[bool, Any]:
     """One batch from the parent, parsed, decided and committed: the reply to send back."""
-    deliveries = [
-        (WebhookPayload.model_validate_json(body), received_at)
-        for body, received_at in pickle.loads(message)  # noqa: S301 - our parent
-    ]
+    webhooks = [Webhook._make(w) for w in pickle.loads(message)]  # noqa: S301 - our parent
     try:
-        return True, transactions.run_blocking(
-            lambda connection: pipeline.process(connection, deliveries)
-        )
+        return True, transactions.run_blocking(pipeline.work(webhooks))
     except Exception as exc:
         return False, _portable(exc)
 

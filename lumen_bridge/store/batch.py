@@ -47,7 +47,7 @@ class GroupCommit(Generic[T, R]):
     One writer per process: items that arrive while a batch commits make the next,
     larger batch (several writers made smaller batches that waited on each other's row
     locks: slower on PostgreSQL, pointless on SQLite). ``size`` weighs an item (a
-    webhook: its alerts); a batch holds at most ``max_size`` of weight, or one item
+    webhook: its body's bytes); a batch holds at most ``max_size`` of weight, or one item
     when that alone is heavier.
     """
 
