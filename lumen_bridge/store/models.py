@@ -36,6 +36,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:  # nearly always (every clock of the bridge is UTC): no new object
+        return value
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
     return value.astimezone(UTC)
