@@ -52,7 +52,7 @@ async def _receive(request: web.Request) -> web.Response:
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         log.warning("database cannot take the webhook", error=type(exc).__name__)
         raise ApiError(503, "database unavailable; retry later") from exc
-    if isinstance(summary, Rejected):
+    if isinstance(summary, Rejected):  # the body was parsed with its batch, and refused
         raise invalid_body(summary.problems, "Alertmanager webhook (version 4)")
 
     if summary.outcomes[Outcome.QUEUED] and (worker := app.get(keys.OUTBOX)) is not None:
