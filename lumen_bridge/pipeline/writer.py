@@ -20,6 +20,7 @@ carries pickles between this process and its own child only.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import pickle
 import signal
@@ -173,6 +174,9 @@ def _child(pipe: Connection, settings: Settings) -> None:
     configure_logging(settings.log)
     transactions = Transactions(settings.database, serial=True)
     pipeline = Pipeline(settings, transactions)
+    # What exists now lives as long as the process: out of the collector's sight, a full
+    # collection walks only what batches create (1 ms instead of a 50 ms stall of a batch).
+    gc.freeze()
     pipe.send_bytes(b"ready")
     try:
         while True:
