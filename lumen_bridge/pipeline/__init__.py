@@ -109,8 +109,16 @@ class Pipeline:
 
     def work(self, webhooks: Sequence[Webhook]) -> Callable[[Connection], list[Answer]]:
         """The transaction that decides ``webhooks``: each body is parsed now, once, and
-        the valid ones are processed in it (again, if the transaction is retried)."""
-        parsed = [parse(webhook.body) for webhook in webhooks]
+        the valid ones are processed in it (again, if the transaction is retried).
+
+        Identical bodies are parsed once (the payloads are immutable): Alertmanager's HA
+        peers send the same bytes, and so does a group sent again unchanged.
+        """
+        by_body: dict[bytes, WebhookPayload | Rejected] = {}
+        for webhook in webhooks:
+            if webhook.body not in by_body:
+                by_body[webhook.body] = parse(webhook.body)
+        parsed = [by_body[webhook.body] for webhook in webhooks]
         deliveries = [
             (payload, webhook.received_at)
             for payload, webhook in zip(parsed, webhooks, strict=True)
