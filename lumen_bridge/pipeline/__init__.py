@@ -148,11 +148,14 @@ class Pipeline:
         summaries = [Summary(alerts=len(payload.alerts)) for payload, _ in deliveries]
         pairs: list[tuple[int, Alert, Route]] = []
         events: list[dict[str, Any]] = []
+        routed: dict[int, Sequence[Route]] = {}  # by alert: twins share their parsed payload
         for index, (payload, now) in enumerate(deliveries):
             statuses = summaries[index].statuses
             for alert in payload.alerts:
                 statuses[alert.status] = statuses.get(alert.status, 0) + 1
-                routes = self.router.route(alert.labels)
+                routes = routed.get(id(alert))
+                if routes is None:
+                    routes = routed[id(alert)] = self.router.route(alert.labels)
                 pairs.extend((index, alert, route) for route in routes)
                 if not routes:
                     summaries[index].outcomes[Outcome.IGNORED] += 1
