@@ -1,7 +1,7 @@
 """The writer's cost per webhook: the pipeline's batches alone, without HTTP.
 
 Runs what the writer process runs (parse the raw bodies, ``Pipeline.process`` in
-``Transactions.run_blocking``: decide and commit) for ``--batches`` batches of
+``Runner.write_blocking``: decide and commit) for ``--batches`` batches of
 ``--per-batch`` hit or miss webhooks (the 2-alert payload of bench/ingest.py), and prints
 the CPU time per webhook and the wall time (on PostgreSQL, wall minus CPU is mostly the
 server's work and the round trips).
@@ -33,7 +33,7 @@ from ingest import payload_text
 from lumen_bridge.config import load_settings
 from lumen_bridge.pipeline import Pipeline, Webhook
 from lumen_bridge.store import migrate
-from lumen_bridge.store.db import Transactions
+from lumen_bridge.store.database import open_runner
 
 
 def batches(workload: str, count: int, size: int, start: int) -> list[list[Webhook]]:
@@ -54,19 +54,19 @@ def batches(workload: str, count: int, size: int, start: int) -> list[list[Webho
 def rounds(args: argparse.Namespace, url: str) -> list[tuple[float, float]]:
     """CPU seconds (every thread of this process) and wall seconds per webhook, by round."""
     settings = load_settings(None, {"LUMEN_DATABASE_URL": url})
-    transactions = Transactions(settings.database, serial=True)  # as the writer process
-    pipeline = Pipeline(settings, transactions)
+    runner = open_runner(settings.database, serial=True)  # as the writer process
+    pipeline = Pipeline(settings, runner)
     per_round = []
     for round_ in range(args.rounds):
         work = batches(args.workload, args.batches, args.per_batch, round_ * 10**6)
         cpu, wall = time.process_time(), time.perf_counter()
         for batch in work:
-            transactions.run_blocking(pipeline.work(batch))
+            runner.write_blocking(pipeline.work(batch))
         webhooks = args.batches * args.per_batch
         per_round.append(
             ((time.process_time() - cpu) / webhooks, (time.perf_counter() - wall) / webhooks)
         )
-    asyncio.run(transactions.close())
+    asyncio.run(runner.close())
     return per_round
 
 

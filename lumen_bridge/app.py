@@ -1,69 +1,85 @@
-"""create_app(): configuration, database, pipeline, routes and middlewares wired together."""
+"""The composition root: :func:`create_app` builds every part of the bridge and wires them.
+
+Started in this order, stopped in the reverse (aiohttp's ``cleanup_ctx``): the database
+(migrations, then the process's runner), ingest (the pipeline, the writer process and the
+group commit), the delivery worker, the silence replayer. docs/architecture.md shows what
+each part owns.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from lumen_bridge.api import health, incidents, openapi, silences, webhook
 from lumen_bridge.api.errors import error_middleware
+from lumen_bridge.api.keys import CLOCK, HEAD_REVISION, INGEST, METRICS, REPLAYER, RUNNER, SETTINGS
+from lumen_bridge.api.routes import add_routes
 from lumen_bridge.clock import Clock, system_clock
 from lumen_bridge.config import Settings
-from lumen_bridge.delivery import delivery_context
-from lumen_bridge.keys import (
-    CLOCK,
-    ENGINE,
-    HEAD_REVISION,
-    INGEST,
-    METRICS,
-    PIPELINE,
-    SESSIONS,
-    SETTINGS,
-    TRANSACTIONS,
-    WRITER,
-)
+from lumen_bridge.delivery import OutboxWorker, delivering
+from lumen_bridge.ingest import Ingest
 from lumen_bridge.metrics import Metrics
-from lumen_bridge.pipeline import Answer, Pipeline, Webhook
-from lumen_bridge.pipeline.writer import WriterProcess
+from lumen_bridge.pipeline import Pipeline, Replayer
 from lumen_bridge.store import migrate
-from lumen_bridge.store.batch import GroupCommit
-from lumen_bridge.store.db import Transactions, create_engine, session_factory
+from lumen_bridge.store.database import open_runner
 
-BATCH_BYTES = 16 * 1024 * 1024
-"""At most this much webhook body per group commit (a larger webhook is a batch alone)."""
+__all__ = ["OUTBOX", "create_app"]
+
+OUTBOX = web.AppKey("outbox", OutboxWorker)
+"""The delivery worker, when this app delivers (``deliver=True``)."""
+
+
+def _wake_outbox(app: web.Application) -> Callable[[], None]:
+    """A callable that wakes the delivery worker, if this app runs one."""
+
+    def wake() -> None:
+        worker = app.get(OUTBOX)
+        if worker is not None:
+            worker.wake()
+
+    return wake
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    """Apply migrations, open the engine and start the group commit; stop them after."""
+    """Apply the migrations, then open the process's runner."""
     settings = app[SETTINGS]
     await asyncio.to_thread(migrate.upgrade, settings.database.url)
-    engine = create_engine(settings.database)
-    app[ENGINE] = engine
-    app[SESSIONS] = session_factory(engine)
-    transactions = app[TRANSACTIONS] = Transactions(settings.database)
-    pipeline = app[PIPELINE] = Pipeline(settings, transactions)
-    writer: WriterProcess | None = None
-
-    async def run_many(webhooks: Sequence[Webhook]) -> list[Answer]:
-        if writer is not None:
-            return await writer.run_many(webhooks)
-        return await pipeline.run_many(webhooks)
-
-    if settings.database.writer == "process":
-        writer = app[WRITER] = WriterProcess(settings)
-        await writer.start()
-    app[INGEST] = GroupCommit(
-        "webhooks", run_many, size=lambda webhook: len(webhook.body), max_size=BATCH_BYTES
-    )
-    app[INGEST].start()
+    runner = app[RUNNER] = open_runner(settings.database)
     yield
-    await app[INGEST].stop()
-    if writer is not None:
-        await writer.close()
-    await transactions.close()
-    await engine.dispose()
+    await runner.close()
+
+
+async def _ingest(app: web.Application) -> AsyncIterator[None]:
+    """Run ingest: webhooks are answered once committed."""
+    settings = app[SETTINGS]
+    pipeline = Pipeline(settings, app[RUNNER])
+    ingest = app[INGEST] = Ingest(settings, pipeline, app[METRICS], _wake_outbox(app))
+    await ingest.start()
+    yield
+    await ingest.stop()
+
+
+async def _delivery(app: web.Application) -> AsyncIterator[None]:
+    """Run the delivery worker."""
+    async with delivering(
+        app[SETTINGS], app[RUNNER], app[METRICS], app[CLOCK], pressure=app[INGEST]
+    ) as worker:
+        app[OUTBOX] = worker
+        yield
+
+
+async def _replay(app: web.Application) -> AsyncIterator[None]:
+    """Run the silence replayer: it notifies what a silence held back when it ends."""
+    replayer = Replayer(app[INGEST].pipeline, app[CLOCK], on_queued=_wake_outbox(app))
+    app[REPLAYER] = replayer
+    task = asyncio.create_task(replayer.run(), name="silence-replayer")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def create_app(
@@ -82,14 +98,9 @@ def create_app(
     app[METRICS].suppressed.set(1 if settings.suppression.flag else 0)
     app[HEAD_REVISION] = migrate.head_revision() or ""
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_ingest)
     if deliver:
-        app.cleanup_ctx.append(delivery_context)
-    silences.add_routes(app)
-    app.router.add_post("/webhook", webhook.receive)
-    app.router.add_get("/incidents", incidents.list_incidents)
-    app.router.add_get("/incidents/{id}", incidents.get_incident)
-    app.router.add_get("/healthz", health.healthz)
-    app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.metrics)
-    app.router.add_get("/openapi.json", openapi.serve)
+        app.cleanup_ctx.append(_delivery)
+    app.cleanup_ctx.append(_replay)
+    add_routes(app)
     return app

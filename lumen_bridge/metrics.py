@@ -15,7 +15,7 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300
 
 
 class Metrics:
-    """The bridge's collectors (names fixed by CONTRACT.md section 9)."""
+    """The bridge's collectors (names fixed by docs/contract.md §9)."""
 
     def __init__(self) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # _created series are noise

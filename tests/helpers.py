@@ -2,49 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Row, func, select
 
-from lumen_bridge.keys import SESSIONS
+from lumen_bridge.api.keys import RUNNER
 from lumen_bridge.store.models import AlertEvent, Incident, Notification, NotificationItem
+
+T = TypeVar("T")
+
+
+async def read(client: TestClient[Any, Any], work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in a read transaction of the bridge's own database runner."""
+    return await client.app[RUNNER].read(work)
+
+
+async def rows(client: TestClient[Any, Any], statement: Any) -> Sequence[Row[Any]]:
+    """Every row ``statement`` selects."""
+    return await read(client, lambda connection: connection.execute(statement).all())
 
 
 async def notifications(client: TestClient[Any, Any]) -> list[tuple[str, str, str, list[int]]]:
     """(receiver, kind, action, incident ids) of every outbox row, oldest first."""
-    async with client.app[SESSIONS]() as session:
-        rows = (
-            await session.execute(
-                select(Notification, NotificationItem)
-                .join(NotificationItem, NotificationItem.outbox_id == Notification.id)
-                .order_by(Notification.id, NotificationItem.id)
-            )
-        ).all()
-    grouped: dict[int, tuple[str, str, str, list[int]]] = {}
-    for notification, item in rows:
-        entry = grouped.setdefault(
-            notification.id, (notification.receiver, notification.kind, notification.action, [])
+    found = await rows(
+        client,
+        select(
+            Notification.id,
+            Notification.receiver,
+            Notification.kind,
+            Notification.action,
+            NotificationItem.incident_id,
         )
-        entry[3].append(item.incident_id)
+        .join(NotificationItem, NotificationItem.outbox_id == Notification.id)
+        .order_by(Notification.id, NotificationItem.id),
+    )
+    grouped: dict[int, tuple[str, str, str, list[int]]] = {}
+    for outbox_id, receiver, kind, action, incident_id in found:
+        grouped.setdefault(outbox_id, (receiver, kind, action, []))[3].append(incident_id)
     return list(grouped.values())
 
 
 async def item_actions(client: TestClient[Any, Any]) -> list[str]:
     """The action of every outbox item, oldest first."""
-    async with client.app[SESSIONS]() as session:
-        return list(
-            await session.scalars(select(NotificationItem.action).order_by(NotificationItem.id))
-        )
+    found = await rows(client, select(NotificationItem.action).order_by(NotificationItem.id))
+    return [action for (action,) in found]
 
 
-async def incidents(client: TestClient[Any, Any]) -> list[Incident]:
+async def incidents(client: TestClient[Any, Any]) -> list[Row[Any]]:
     """Every incident row, oldest first."""
-    async with client.app[SESSIONS]() as session:
-        return list((await session.scalars(select(Incident).order_by(Incident.id))).all())
+    return list(await rows(client, select(Incident).order_by(Incident.id)))
 
 
 async def count_events(client: TestClient[Any, Any]) -> int:
     """How many alerts were stored."""
-    async with client.app[SESSIONS]() as session:
-        return int(await session.scalar(select(func.count()).select_from(AlertEvent)) or 0)
+    [(count,)] = await rows(client, select(func.count()).select_from(AlertEvent))
+    return int(count)

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import Connection, insert
 
 from lumen_bridge.config import DatabaseConfig
-from lumen_bridge.payload import Alert
-from lumen_bridge.store import incidents, migrate, reads
-from lumen_bridge.store.db import Transactions
+from lumen_bridge.domain.alertmanager import Alert
+from lumen_bridge.store import incidents, migrate
+from lumen_bridge.store.database import open_runner
 from lumen_bridge.store.models import Silence
+from lumen_bridge.store.sql import batch_read
 from tests.conftest import new_pg_database
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -64,14 +65,14 @@ def seed(connection: Connection) -> None:
 
 async def test_a_batch_reads_its_current_incidents_and_the_active_silences(db_url: str) -> None:
     await asyncio.to_thread(migrate.upgrade, db_url)
-    transactions = Transactions(DatabaseConfig(url=db_url))
+    runner = open_runner(DatabaseConfig(url=db_url))
     try:
-        await transactions.run(seed)
+        await runner.write(seed)
         keys = [("pager", "a"), ("tickets", "b"), ("pager", "c"), ("tickets", "a"), ("pager", "a")]
-        batch = await transactions.run(lambda c: reads.read(c, keys, NOW))
-        nothing = await transactions.run(lambda c: reads.read(c, [("pager", "x")], NOW))
+        batch = await runner.write(lambda c: batch_read.read(c, keys, NOW))
+        nothing = await runner.write(lambda c: batch_read.read(c, [("pager", "x")], NOW))
     finally:
-        await transactions.close()
+        await runner.close()
     assert sorted(batch.current) == [("pager", "a"), ("tickets", "b")]
     assert batch.current[("tickets", "b")].labels == {
         "alertname": "StatusDashboardDown",
@@ -106,7 +107,7 @@ async def test_on_postgres_the_incidents_stay_locked_until_the_batch_ends() -> N
         return found
 
     def batch(connection: Connection, url: str) -> list[str]:
-        reads.read(connection, [("pager", "a")], NOW)
+        batch_read.read(connection, [("pager", "a")], NOW)
         with ThreadPoolExecutor(1) as thread:  # this one runs the transaction's loop
             return thread.submit(asyncio.run, try_locks(url, ["a", "b"])).result()
 
@@ -116,12 +117,12 @@ async def test_on_postgres_the_incidents_stay_locked_until_the_batch_ends() -> N
 
     with new_pg_database() as url:
         await asyncio.to_thread(migrate.upgrade, url)
-        transactions = Transactions(DatabaseConfig(url=url))
+        runner = open_runner(DatabaseConfig(url=url))
         try:
-            await transactions.run(new)
-            during = await transactions.run(lambda c: batch(c, url))
+            await runner.write(new)
+            during = await runner.write(lambda c: batch(c, url))
         finally:
-            await transactions.close()
+            await runner.close()
         after = await try_locks(url, ["a"])
     assert during == ["locked", "free"]
     assert after == ["free"]

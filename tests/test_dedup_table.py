@@ -1,4 +1,4 @@
-"""Every row of CONTRACT.md section 5, on SQLite and on PostgreSQL, through the HTTP API."""
+"""Every row of docs/contract.md §5, on SQLite and on PostgreSQL, through the HTTP API."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from lumen_bridge.keys import PIPELINE
+from lumen_bridge.api.keys import INGEST
 from lumen_bridge.pipeline import Summary, Webhook
 from tests.conftest import AppFactory, FakeClock, auth, fixture, payload, post
 from tests.helpers import count_events, incidents, item_actions, notifications
@@ -189,7 +189,7 @@ async def test_cases_1_4_8_within_one_batch(client: TestClient[Any, Any], clock:
             payload(labels=TICKET, starts_at=NEW_START),
         )
     )
-    summaries = await client.app[PIPELINE].run_many(
+    summaries = await client.app[INGEST].pipeline.run_many(
         [
             Webhook(first, clock.now),
             Webhook(resolved, clock.now),
@@ -253,7 +253,7 @@ async def test_mixed_payload_counts_each_alert_once(client: TestClient[Any, Any]
 
 
 async def test_storm_is_one_email_row(client: TestClient[Any, Any]) -> None:
-    # 1,200 new incidents: three multi-row INSERTs of up to 500 (store.bulk)
+    # 1,200 new incidents: three multi-row INSERTs of up to 500 (store.sql.bulk)
     assert await post(client, payload(n=1200)) == answer(queued=1200, alerts=1200)
     [row] = await notifications(client)
     assert (row[0], row[2], len(row[3])) == ("oncall", "firing", 1200)

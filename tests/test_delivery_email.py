@@ -10,9 +10,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from lumen_bridge.keys import OUTBOX, SESSIONS
+from lumen_bridge.app import OUTBOX
 from lumen_bridge.store.models import DeliveryAttempt
 from tests.conftest import AppFactory, FakeClock, payload, post
+from tests.helpers import rows
 from tests.servers import SMTP_PASS, SMTP_USER, SmtpSink, eventually, self_signed_cert
 
 KOREAN = "원격 무결성 해시 불일치"
@@ -42,8 +43,7 @@ async def mailer(make_client: AppFactory, sink: SmtpSink, **env: str) -> TestCli
 
 
 async def attempts(client: TestClient[Any, Any]) -> list[str]:
-    async with client.app[SESSIONS]() as session:
-        return list(await session.scalars(select(DeliveryAttempt.result)))
+    return [result for (result,) in await rows(client, select(DeliveryAttempt.result))]
 
 
 def text_and_html(message: Any) -> tuple[str, str]:

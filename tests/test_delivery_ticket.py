@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
-from lumen_bridge.app import create_app
+from lumen_bridge.app import OUTBOX, create_app
 from lumen_bridge.config import TicketReceiver
-from lumen_bridge.keys import OUTBOX, SESSIONS
-from lumen_bridge.payload import WebhookPayload
+from lumen_bridge.domain.alertmanager import WebhookPayload
 from lumen_bridge.store.models import DeliveryAttempt, Notification
 from tests.conftest import ADMIN_TOKEN, AppFactory, FakeClock, auth, make_settings, payload, post
+from tests.helpers import rows
 from tests.servers import TicketServer, eventually
 
 TICKET = {"severity": "ticket"}
@@ -41,16 +41,15 @@ async def ticketing(make_client: AppFactory, server: TicketServer) -> TestClient
 
 
 async def attempts(client: TestClient[Any, Any]) -> list[tuple[str, int | None]]:
-    async with client.app[SESSIONS]() as session:
-        rows = await session.execute(
-            select(DeliveryAttempt.result, DeliveryAttempt.status_code).order_by(DeliveryAttempt.id)
-        )
-        return [(r, c) for r, c in rows.all()]
+    found = await rows(
+        client,
+        select(DeliveryAttempt.result, DeliveryAttempt.status_code).order_by(DeliveryAttempt.id),
+    )
+    return [(r, c) for r, c in found]
 
 
-async def outbox(client: TestClient[Any, Any]) -> list[Notification]:
-    async with client.app[SESSIONS]() as session:
-        return list(await session.scalars(select(Notification).order_by(Notification.id)))
+async def outbox(client: TestClient[Any, Any]) -> list[Row[Any]]:
+    return list(await rows(client, select(Notification).order_by(Notification.id)))
 
 
 def recorded(client: TestClient[Any, Any], count: int) -> Any:

@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from lumen_bridge import cli, exporter
+from lumen_bridge import textfile_exporter as exporter
+from lumen_bridge.cli import main
 
 ENV_VARS = ("LUMEN_TEXTFILE_DIR", "LUMEN_INTEGRITY_OK", "LUMEN_REPORT_OK", "LUMEN_ALERT_SUPPRESSED")
 ALL_OK = [f"--stage={name}=ok" for name in exporter.STAGES]
@@ -35,7 +36,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def emit(directory: Path, *options: str) -> int:
-    return cli.main(["emit-metrics", "--dir", str(directory), *options])
+    return main(["emit-metrics", "--dir", str(directory), *options])
 
 
 def read(directory: Path) -> Samples:
@@ -159,13 +160,13 @@ def test_environment_fallbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("LUMEN_INTEGRITY_OK", "0")
     monkeypatch.setenv("LUMEN_REPORT_OK", "0")
     monkeypatch.setenv("LUMEN_ALERT_SUPPRESSED", "1")
-    assert cli.main(["emit-metrics"]) == 0
+    assert main(["emit-metrics"]) == 0
     samples = read(tmp_path)
     assert value(samples, "lumen_remote_integrity_ok") == 0
     assert value(samples, "lumen_report_generated") == 0
     assert value(samples, "lumen_alert_suppressed") == 1
     # options win over the environment
-    assert cli.main(["emit-metrics", "--integrity=ok", "--report=ok", "--suppressed=0"]) == 0
+    assert main(["emit-metrics", "--integrity=ok", "--report=ok", "--suppressed=0"]) == 0
     samples = read(tmp_path)
     assert value(samples, "lumen_remote_integrity_ok") == 1
     assert value(samples, "lumen_report_generated") == 1
@@ -279,7 +280,7 @@ def test_seed_style_previous_file_without_counters(tmp_path: Path) -> None:
 
 def test_help_shows_examples_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["emit-metrics", "--help"])
+        main(["emit-metrics", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for word in ("examples:", "LUMEN_TEXTFILE_DIR", "LUMEN_INTEGRITY_OK", "--stage upload=fail"):

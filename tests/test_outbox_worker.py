@@ -1,4 +1,5 @@
-"""The worker's own rules: backoff, Retry-After, leases, shutdown, runbook links."""
+"""The worker's own rules: Retry-After, leases, shutdown, runbook links (the retry policy's
+backoff has its own tests: tests/unit/test_retry_policy.py)."""
 
 from __future__ import annotations
 
@@ -9,53 +10,25 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
-from lumen_bridge import outbox
-from lumen_bridge.app import create_app
-from lumen_bridge.config import OutboxConfig, RunbookConfig
-from lumen_bridge.keys import OUTBOX, SESSIONS, TRANSACTIONS
+from lumen_bridge.api.keys import RUNNER
+from lumen_bridge.app import OUTBOX, create_app
+from lumen_bridge.config import RunbookConfig
+from lumen_bridge.delivery import OutboxWorker, worker
+from lumen_bridge.domain.notification import Delivery
 from lumen_bridge.metrics import Metrics
-from lumen_bridge.notifiers import Delivery, Result
+from lumen_bridge.notifiers import Result
 from lumen_bridge.notifiers.http import parse_retry_after
-from lumen_bridge.outbox import OutboxWorker
-from lumen_bridge.runbook import runbook_url
-from lumen_bridge.store import outbox as store
-from lumen_bridge.store.models import DeliveryAttempt, Notification
+from lumen_bridge.notifiers.runbook import runbook_url
+from lumen_bridge.store import attempts, outbox
+from lumen_bridge.store.attempts import AttemptOutcome
+from lumen_bridge.store.models import DeliveryAttempt, Notification, OutboxStatus
+from tests import helpers
 from tests.conftest import FakeClock, make_settings, payload, post
 from tests.servers import TicketServer, eventually
 
 TICKET = {"severity": "ticket"}
-
-
-def worker(config: OutboxConfig, jitter: float) -> OutboxWorker:
-    return OutboxWorker(
-        None,  # type: ignore[arg-type]  # backoff needs no database
-        {},
-        config,
-        Metrics(),
-        FakeClock(),
-        jitter=lambda: jitter,
-    )
-
-
-@pytest.mark.parametrize("jitter", [0.0, 0.5, 1.0])
-def test_backoff_is_exponential_with_jitter_and_capped(jitter: float) -> None:
-    w = worker(OutboxConfig(), jitter)
-    first = w.backoff(1, None)
-    assert 0.25 <= first <= 0.5  # the first retry within about a second
-    assert w.backoff(2, None) == pytest.approx(first * 2)
-    assert w.backoff(30, None) == pytest.approx(300 * (0.5 + jitter / 2))
-    assert all(w.backoff(n, None) <= 300 for n in range(1, 60))
-
-
-def test_backoff_is_configurable_and_retry_after_is_a_floor() -> None:
-    config = OutboxConfig(initial_backoff=timedelta(seconds=2), max_backoff=timedelta(seconds=10))
-    w = worker(config, 1.0)
-    assert [w.backoff(n, None) for n in (1, 2, 3, 4)] == [2, 4, 8, 10]
-    assert w.backoff(1, 7) == 7
-    assert w.backoff(4, 3) == 10
-    assert w.backoff(1, 10**9) == 3600  # an absurd Retry-After is capped
 
 
 def test_parse_retry_after() -> None:
@@ -96,14 +69,12 @@ async def tickets() -> AsyncIterator[TicketServer]:
     await server.close()
 
 
-async def rows(client: TestClient[Any, Any]) -> list[Notification]:
-    async with client.app[SESSIONS]() as session:
-        return list(await session.scalars(select(Notification).order_by(Notification.id)))
+async def rows(client: TestClient[Any, Any]) -> list[Row[Any]]:
+    return list(await helpers.rows(client, select(Notification).order_by(Notification.id)))
 
 
 async def attempt_results(client: TestClient[Any, Any]) -> list[str]:
-    async with client.app[SESSIONS]() as session:
-        return list(await session.scalars(select(DeliveryAttempt.result)))
+    return [r for (r,) in await helpers.rows(client, select(DeliveryAttempt.result))]
 
 
 async def test_a_crashed_workers_row_is_reclaimed_after_its_lease(
@@ -115,8 +86,8 @@ async def test_a_crashed_workers_row_is_reclaimed_after_its_lease(
     await client.app[OUTBOX].stop()
     await post(client, payload(labels=TICKET))
     lease_until = clock.now + settings.outbox.lease
-    [crashed] = await client.app[TRANSACTIONS].run(
-        lambda connection: store.claim(connection, clock.now, lease_until, 10, 100)
+    [crashed] = await client.app[RUNNER].write(
+        lambda connection: outbox.claim(connection, clock.now, lease_until, 10, 100)
     )
     assert crashed.attempt == 1
     second = await aiohttp_client(create_app(settings, clock=clock))
@@ -129,9 +100,9 @@ async def test_a_crashed_workers_row_is_reclaimed_after_its_lease(
     [row] = await rows(second)
     assert (row.status, row.attempts) == ("delivered", 2)
     # The crashed worker's late answer cannot overwrite the new owner's outcome.
-    late = store.Outcome(clock.now, "dead", store.OutboxStatus.DEAD, clock.now, 500, "late", 1.0)
-    assert await second.app[TRANSACTIONS].run(
-        lambda connection: store.finish(connection, [(crashed, late)])
+    late = AttemptOutcome(clock.now, "dead", OutboxStatus.DEAD, clock.now, 500, "late", 1.0)
+    assert await second.app[RUNNER].write(
+        lambda connection: attempts.finish(connection, [(crashed, late)])
     ) == [False]
     [row] = await rows(second)
     assert row.status == "delivered"
@@ -169,7 +140,7 @@ async def test_a_notifier_bug_is_retried_and_an_unknown_receiver_is_dead(
     await post(client, payload(labels=TICKET))
     await post(client, payload(labels={"severity": "info"}, fingerprint="other"))
     w = OutboxWorker(
-        client.app[TRANSACTIONS], {"backlog": Exploding()}, settings.outbox, Metrics(), clock
+        client.app[RUNNER], {"backlog": Exploding()}, settings.outbox, Metrics(), clock
     )
     w.start()
     try:
@@ -194,8 +165,8 @@ async def test_claims_stop_at_the_alert_budget(
     lease_until = clock.now + timedelta(minutes=1)
 
     async def claim(max_alerts: int) -> list[int]:
-        claimed = await client.app[TRANSACTIONS].run(
-            lambda connection: store.claim(connection, clock.now, lease_until, 10, max_alerts)
+        claimed = await client.app[RUNNER].write(
+            lambda connection: outbox.claim(connection, clock.now, lease_until, 10, max_alerts)
         )
         return [len(d.alerts) for d in claimed]
 
@@ -208,27 +179,33 @@ async def test_claims_stop_at_the_alert_budget(
 async def test_while_webhooks_pile_up_few_rows_are_claimed(
     aiohttp_client: Any, db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox, "INGEST_FIRST", 60.0)
+    monkeypatch.setattr(worker, "INGEST_FIRST", 60.0)
     settings = make_settings(db_url, LUMEN_TICKET_URL="http://127.0.0.1:9/x")
     client = await aiohttp_client(create_app(settings, clock=clock, deliver=False))
     saturated = True
+
+    class Pressure:
+        def saturated(self, within: float) -> bool:
+            assert within == worker.INGEST_FIRST
+            return saturated
+
     w = OutboxWorker(
-        client.app[TRANSACTIONS],
+        client.app[RUNNER],
         {"backlog": Exploding()},
         settings.outbox,
         Metrics(),
         clock,
-        ingest_saturated=lambda: saturated,
+        pressure=Pressure(),
     )
-    waiting = outbox.INGEST_FIRST_CLAIM + 2
+    waiting = worker.INGEST_FIRST_CLAIM + 2
     for i in range(waiting):
         await post(client, payload(labels=TICKET, fingerprint=f"storm-{i}"))
     w.start()  # its first claim goes through, but takes only a few rows
     try:
-        await eventually(lambda: _count(client, outbox.INGEST_FIRST_CLAIM))
+        await eventually(lambda: _count(client, worker.INGEST_FIRST_CLAIM))
         w.wake()
         await asyncio.sleep(0.2)
-        assert len(await attempt_results(client)) == outbox.INGEST_FIRST_CLAIM  # deferred...
+        assert len(await attempt_results(client)) == worker.INGEST_FIRST_CLAIM  # deferred...
         saturated = False
         w.wake()
         await eventually(lambda: _count(client, waiting))  # ...and claimed once the storm eased
@@ -253,21 +230,21 @@ async def test_a_backlog_larger_than_the_slots_drains_each_row_once(
 ) -> None:
     settings = make_settings(db_url, LUMEN_TICKET_URL="http://127.0.0.1:9/x")
     client = await aiohttp_client(create_app(settings, clock=clock, deliver=False))
-    backlog = 3 * outbox.CONCURRENCY
+    backlog = 3 * worker.CONCURRENCY
     for i in range(backlog):
         await post(client, payload(labels=TICKET, fingerprint=f"backlog-{i}"))
     claims: list[int] = []
-    real_claim = store.claim
+    real_claim = outbox.claim
 
     def counted(*args: Any) -> list[Delivery]:
         claimed = real_claim(*args)
         claims.append(len(claimed))
         return claimed
 
-    monkeypatch.setattr(store, "claim", counted)
+    monkeypatch.setattr(outbox, "claim", counted)
     receiver = Slow()
     w = OutboxWorker(
-        client.app[TRANSACTIONS], {"backlog": receiver}, settings.outbox, Metrics(), clock
+        client.app[RUNNER], {"backlog": receiver}, settings.outbox, Metrics(), clock
     )
     w.start()
     try:
@@ -276,7 +253,7 @@ async def test_a_backlog_larger_than_the_slots_drains_each_row_once(
         await w.stop()
     assert receiver.sent == backlog  # each row once
     assert sum(claims) == backlog  # no row claimed twice
-    assert max(claims) == outbox.CONCURRENCY
+    assert max(claims) == worker.CONCURRENCY
 
 
 async def _all_delivered(client: TestClient[Any, Any], n: int) -> bool:

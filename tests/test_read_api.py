@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
+from lumen_bridge.api.keys import RUNNER
 from lumen_bridge.api.openapi import build_spec
-from lumen_bridge.keys import ENGINE
 from tests.conftest import ADMIN_TOKEN, FakeClock, auth, payload, post
 
 ADMIN = auth(ADMIN_TOKEN)
@@ -84,16 +84,16 @@ async def test_health_and_readiness(client: TestClient[Any, Any]) -> None:
     ready = await client.get("/readyz")
     assert ready.status == 200
     assert (await ready.json())["schema"] == "0002"
-    engine = client.app[ENGINE]
-    async with engine.begin() as connection:
-        await connection.execute(text("UPDATE alembic_version SET version_num = 'old'"))
+    runner = client.app[RUNNER]
+    await runner.write(lambda c: c.execute(text("UPDATE alembic_version SET version_num = 'old'")))
     try:
         not_ready = await client.get("/readyz")
         assert not_ready.status == 503
         assert "schema" in (await not_ready.json())["error"]
     finally:
-        async with engine.begin() as connection:
-            await connection.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+        await runner.write(
+            lambda c: c.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+        )
 
 
 async def test_metrics_has_the_contract_names(client: TestClient[Any, Any]) -> None:

@@ -11,12 +11,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from lumen_bridge.api.keys import REPLAYER
 from lumen_bridge.app import create_app
 from lumen_bridge.clock import system_clock
-from lumen_bridge.keys import REPLAYER, SESSIONS
 from lumen_bridge.store.models import Silence
 from tests.conftest import AppFactory, FakeClock, make_settings, payload, post
-from tests.helpers import incidents, item_actions, notifications
+from tests.helpers import incidents, item_actions, notifications, rows
 from tests.servers import TicketServer, eventually
 from tests.test_silence_api import ADMIN, NOWHERE, TICKET, add_silence, matcher
 
@@ -160,8 +160,7 @@ async def test_a_silence_that_ended_while_down_is_replayed_at_start(
     third = await make_client(**NOWHERE)  # a second restart replays nothing again
     assert await third.app[REPLAYER].replay_expired(clock.now) == 0
     assert await item_actions(third) == ["open"]
-    async with third.app[SESSIONS]() as session:
-        [replayed_at] = (await session.scalars(select(Silence.replayed_at))).all()
+    [(replayed_at,)] = await rows(third, select(Silence.replayed_at))
     assert replayed_at == clock.now
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from lumen_bridge.config import EmailReceiver, RunbookConfig
-from lumen_bridge.notifiers import Delivery, Result, Verdict
+from lumen_bridge.domain.notification import Delivery
+from lumen_bridge.notifiers import Result, Verdict
 from lumen_bridge.notifiers.email import EmailNotifier
 from tests.conftest import FakeClock
 from tests.servers import SMTP_PASS, SMTP_USER, SmtpSink, self_signed_cert

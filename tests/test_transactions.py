@@ -1,5 +1,5 @@
-"""Transactions: SQLite's durability setting and write lock, and PostgreSQL work that
-outlives its caller."""
+"""The runners: SQLite's durability setting, write lock and lock-free reads, and PostgreSQL
+work that outlives its caller."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from lumen_bridge.config import DatabaseConfig
-from lumen_bridge.store import db, migrate, reads
-from lumen_bridge.store.db import Transactions
+from lumen_bridge.store import migrate, sqlite
+from lumen_bridge.store.database import open_runner
+from lumen_bridge.store.sql import batch_read
 from tests.conftest import new_pg_database
 
 
@@ -26,13 +27,13 @@ async def test_sqlite_synchronous_is_applied(tmp_path: Path, setting: str, pragm
     config = DatabaseConfig.model_validate(
         {"url": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "sqlite_synchronous": setting}
     )
-    transactions = Transactions(config)
+    runner = open_runner(config)
     try:
-        value = await transactions.run(
+        value = await runner.write(
             lambda c: c.exec_driver_sql("PRAGMA synchronous").scalar_one()
         )
     finally:
-        await transactions.close()
+        await runner.close()
     assert value == pragma
 
 
@@ -53,29 +54,29 @@ def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
 
 
 async def test_a_transaction_waits_for_sqlites_write_lock(tmp_path: Path) -> None:
-    transactions = Transactions(DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+    runner = open_runner(DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
     holder = _hold_write_lock(tmp_path / "x.db", 0.3)
     started = time.monotonic()
     try:
-        await transactions.run(lambda c: c.exec_driver_sql("CREATE TABLE t (x int)"))
+        await runner.write(lambda c: c.exec_driver_sql("CREATE TABLE t (x int)"))
     finally:
         holder.join()
-        await transactions.close()
+        await runner.close()
     assert 0.3 <= time.monotonic() - started < 5  # it got the lock once it was free
 
 
 async def test_a_transaction_gives_up_on_a_lock_held_too_long(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
-    transactions = Transactions(DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+    monkeypatch.setattr(sqlite, "BUSY_TIMEOUT_MS", 200)
+    runner = open_runner(DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
     holder = _hold_write_lock(tmp_path / "x.db", 1.0)
     try:
         with pytest.raises(OperationalError, match="locked"):
-            await transactions.run(lambda c: c.exec_driver_sql("CREATE TABLE t (x int)"))
+            await runner.write(lambda c: c.exec_driver_sql("CREATE TABLE t (x int)"))
     finally:
         holder.join()
-        await transactions.close()
+        await runner.close()
 
 
 def test_sqlite_synchronous_rejects_other_values() -> None:
@@ -89,13 +90,13 @@ async def test_a_cancelled_caller_does_not_cut_a_postgres_transaction_short() ->
         connection.exec_driver_sql("CREATE TABLE survived (x int)")
 
     with new_pg_database() as url:
-        transactions = Transactions(DatabaseConfig(url=url))
-        caller = asyncio.create_task(transactions.run(slow_create))
+        runner = open_runner(DatabaseConfig(url=url))
+        caller = asyncio.create_task(runner.write(slow_create))
         await asyncio.sleep(0.1)
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):
             await caller
-        await transactions.close()  # waits for the transaction to end
+        await runner.close()  # waits for the transaction to end
         engine = create_async_engine(url)
         try:
             async with engine.connect() as connection:
@@ -108,48 +109,48 @@ async def test_a_cancelled_caller_does_not_cut_a_postgres_transaction_short() ->
 @pytest.mark.parametrize("serial", [False, True], ids=["pooled", "kept"])
 async def test_a_postgres_connection_killed_between_transactions_is_replaced(serial: bool) -> None:
     with new_pg_database() as url:
-        transactions = Transactions(DatabaseConfig(url=url), serial=serial)
+        runner = open_runner(DatabaseConfig(url=url), serial=serial)
         try:
-            pid = await transactions.run(
+            pid = await runner.write(
                 lambda c: c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
             )
             admin = create_async_engine(url)
             async with admin.connect() as connection:
                 await connection.execute(text(f"SELECT pg_terminate_backend({int(pid)})"))
             await admin.dispose()
-            again = await transactions.run(
+            again = await runner.write(
                 lambda c: c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
             )
         finally:
-            await transactions.close()
+            await runner.close()
     assert again != pid
 
 
 async def test_postgres_plans_each_execution_for_its_parameters() -> None:
     with new_pg_database() as url:
-        transactions = Transactions(DatabaseConfig(url=url))
+        runner = open_runner(DatabaseConfig(url=url))
         try:
-            mode = await transactions.run(
+            mode = await runner.write(
                 lambda c: c.exec_driver_sql("SHOW plan_cache_mode").scalar_one()
             )
         finally:
-            await transactions.close()
+            await runner.close()
     assert mode == "force_custom_plan"  # a generic plan scanned the table for a key list
 
 
 async def test_generic_plans_end_with_the_transaction_that_asked_for_them() -> None:
     def after_the_lock(connection: Connection) -> str:
-        reads.read(connection, [("pager", "a")], datetime.now(UTC))  # a batch's first read
+        batch_read.read(connection, [("pager", "a")], datetime.now(UTC))  # a batch's first read
         return str(connection.exec_driver_sql("SHOW plan_cache_mode").scalar_one())
 
     with new_pg_database() as url:
         await asyncio.to_thread(migrate.upgrade, url)
-        transactions = Transactions(DatabaseConfig(url=url))
+        runner = open_runner(DatabaseConfig(url=url))
         try:
-            inside = await transactions.run(after_the_lock)
-            after = await transactions.run(
+            inside = await runner.write(after_the_lock)
+            after = await runner.write(
                 lambda c: c.exec_driver_sql("SHOW plan_cache_mode").scalar_one()
             )
         finally:
-            await transactions.close()
+            await runner.close()
     assert (inside, after) == ("auto", "force_custom_plan")

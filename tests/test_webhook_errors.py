@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from lumen_bridge.api.keys import INGEST
 from lumen_bridge.config import DatabaseConfig
-from lumen_bridge.keys import PIPELINE
-from lumen_bridge.store.db import Transactions
+from lumen_bridge.store.database import open_runner
 from tests.conftest import ALERT_TOKEN, AppFactory, auth, fixture, payload
 from tests.helpers import count_events, incidents
 
@@ -136,14 +136,14 @@ async def test_bad_bodies_among_good_ones_are_refused_alone(
 async def test_503_when_the_database_cannot_take_the_write(make_client: AppFactory) -> None:
     client = await make_client(LUMEN_DATABASE_WRITER="thread")  # its pipeline can be cut off
     unreachable = DatabaseConfig(url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
-    pipeline = client.app[PIPELINE]
-    working = pipeline.transactions
-    pipeline.transactions = dead = Transactions(unreachable)
+    pipeline = client.app[INGEST].pipeline
+    working = pipeline.runner
+    pipeline.runner = dead = open_runner(unreachable)
     try:
         response = await client.post("/webhook", json=payload(), headers=auth())
         await expect_error(response, 503)
     finally:
-        pipeline.transactions = working
+        pipeline.runner = working
         await dead.close()
     assert await incidents(client) == []
     assert await count_events(client) == 0

@@ -17,8 +17,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.exc import OperationalError
 
-from lumen_bridge.keys import WRITER
-from lumen_bridge.pipeline.writer import _portable
+from lumen_bridge.api.keys import INGEST
+from lumen_bridge.ingest.writer import _portable
 from tests.conftest import AppFactory, auth, payload, post
 from tests.helpers import count_events
 
@@ -38,30 +38,31 @@ def kill(pid: int) -> None:
 
 
 async def test_a_writer_killed_between_batches_is_replaced(client: TestClient[Any, Any]) -> None:
-    writer = client.app[WRITER]
-    first = writer.pid
+    ingest = client.app[INGEST]
+    first = ingest.writer_pid
     assert first is not None
     assert (await post(client, payload()))["queued"] == 1
     kill(first)
     again = await post(client, payload())  # the new child sees what the old one committed
     assert again["deduplicated"] == 1
-    assert writer.pid not in (None, first)
+    second = ingest.writer_pid
+    assert second not in (None, first)
     await client.close()  # the child stops with the app
     await asyncio.sleep(0.2)  # and is reaped by the forkserver
-    assert not exists(writer.pid)
+    assert not exists(second)
 
 
 async def test_the_writer_outlives_signals_meant_for_its_group(
     client: TestClient[Any, Any],
 ) -> None:
     """Ctrl-C or a TERM to the process group: the serving process drains, then closes the pipe."""
-    pid = client.app[WRITER].pid
+    pid = client.app[INGEST].writer_pid
     assert pid is not None
     for signum in (signal.SIGINT, signal.SIGTERM):
         os.kill(pid, signum)
     await asyncio.sleep(0.1)
     assert (await post(client, payload()))["queued"] == 1
-    assert client.app[WRITER].pid == pid
+    assert client.app[INGEST].writer_pid == pid
 
 
 async def in_long_transaction(db: Path) -> None:
@@ -97,7 +98,7 @@ async def test_a_batch_cut_short_by_a_crash_is_refused_and_leaves_nothing(
 
     sending = asyncio.create_task(send())
     await asyncio.wait_for(in_long_transaction(db), 30)
-    pid = client.app[WRITER].pid
+    pid = client.app[INGEST].writer_pid
     assert pid is not None
     kill(pid)
     response = await sending
@@ -112,7 +113,7 @@ async def test_a_batch_cut_short_by_a_crash_is_refused_and_leaves_nothing(
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_the_thread_writer_decides_the_same(make_client: AppFactory) -> None:
     client = await make_client(LUMEN_DATABASE_WRITER="thread")
-    assert WRITER not in client.app
+    assert client.app[INGEST].writer_pid is None
     assert (await post(client, payload()))["queued"] == 1
     assert (await post(client, payload()))["deduplicated"] == 1
 

@@ -1,4 +1,4 @@
-"""JSON errors and bearer authentication shared by every handler.
+"""JSON errors: every error answer, and the middleware that makes them.
 
 Every error the API returns is JSON with an ``error`` field (and ``details`` for
 validation errors); nothing returned ever carries a token, a password or a trace.
@@ -6,13 +6,11 @@ validation errors); nothing returned ever carries a token, a password or a trace
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
 from aiohttp import web
-from pydantic import SecretStr
 from pydantic_core import ErrorDetails
 
 log = structlog.get_logger("lumen_bridge.api")
@@ -48,24 +46,11 @@ class ApiError(Exception):
 
 def invalid_body(problems: Sequence[ErrorDetails], what: str) -> ApiError:
     """400 when the body is not JSON at all, else 422 listing every problem
-    (:func:`lumen_bridge.payload.problems`)."""
+    (:func:`lumen_bridge.domain.alertmanager.problems`)."""
     if any(e["type"] == "json_invalid" for e in problems):
         return ApiError(400, "body is not valid JSON")
     details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in problems]
     return ApiError(422, f"not a valid {what}", details)
-
-
-def require_bearer(request: web.Request, token: SecretStr | None) -> None:
-    """Raise 401 unless the request carries ``Authorization: Bearer <token>``.
-
-    ``token`` None means authentication is off (the server then binds loopback only).
-    """
-    if token is None:
-        return
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    expected = token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-        raise ApiError(401, "missing or wrong bearer token")
 
 
 @web.middleware

@@ -5,11 +5,13 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import Connection
 
-from lumen_bridge import keys
-from lumen_bridge.store import migrate
-from lumen_bridge.store.stats import read_stats
+from lumen_bridge.api.keys import CLOCK, HEAD_REVISION, METRICS, RUNNER, SETTINGS
+from lumen_bridge.pipeline.suppress import suppression_at
+from lumen_bridge.store import migrate, read_models
+
+__all__ = ["healthz", "metrics", "readyz"]
 
 log = structlog.get_logger("lumen_bridge.metrics")
 
@@ -21,11 +23,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: the database answers and its schema is at this version's head."""
-    head = request.app[keys.HEAD_REVISION]
+    head = request.app[HEAD_REVISION]
     try:
-        async with request.app[keys.ENGINE].connect() as connection:
-            await connection.execute(text("SELECT 1"))
-            current = await connection.run_sync(migrate.current_revision)
+        current = await request.app[RUNNER].read(migrate.current_revision)
     except Exception as exc:  # any failure to reach the database means "not ready"
         return web.json_response(
             {"status": "unavailable", "error": f"database: {type(exc).__name__}"}, status=503
@@ -41,15 +41,15 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition; the database gauges are refreshed first."""
     app = request.app
-    registry = app[keys.METRICS]
+    registry = app[METRICS]
+    now = app[CLOCK]()
+    flag = app[SETTINGS].suppression.flag
+
+    def read(connection: Connection) -> tuple[read_models.Stats, bool]:
+        return read_models.stats(connection, now), suppression_at(connection, now, flag).flag
+
     try:
-        async with app[keys.SESSIONS]() as session:
-            pipeline = app[keys.PIPELINE]
-            now = app[keys.CLOCK]()
-            stats = await read_stats(session, now)
-            suppression = await session.run_sync(
-                lambda sync: pipeline.suppression(sync.connection(), now)
-            )
+        stats, suppressed = await app[RUNNER].read(read)
     except Exception as exc:  # a scrape must not fail with the database: gauges keep old values
         log.warning("cannot refresh gauges from the database", error=type(exc).__name__)
     else:
@@ -57,7 +57,7 @@ async def metrics(request: web.Request) -> web.Response:
         registry.outbox_oldest_age.set(stats.outbox_oldest_age_seconds)
         registry.outbox_dead.set(stats.outbox_dead)
         registry.incidents_open.set(stats.incidents_open)
-        registry.suppressed.set(1 if suppression.flag else 0)
+        registry.suppressed.set(1 if suppressed else 0)
     return web.Response(
         body=generate_latest(registry.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

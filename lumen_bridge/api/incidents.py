@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Any
 
-from lumen_bridge import keys
-from lumen_bridge.api.errors import ApiError, require_bearer
+from aiohttp import web
+from sqlalchemy import Row
+
+from lumen_bridge.api.auth import require_admin
+from lumen_bridge.api.errors import ApiError
+from lumen_bridge.api.keys import RUNNER
 from lumen_bridge.api.schemas import (
     AttemptOut,
     IncidentDetail,
@@ -14,14 +18,15 @@ from lumen_bridge.api.schemas import (
     TimelineEntry,
 )
 from lumen_bridge.pipeline.enqueue import dedup_key
-from lumen_bridge.store import queries
-from lumen_bridge.store.models import Incident
+from lumen_bridge.store import read_models
+
+__all__ = ["get_incident", "list_incidents"]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-def _incident_fields(incident: Incident) -> dict[str, object]:
+def _incident_fields(incident: Row[Any]) -> dict[str, object]:
     return {
         "id": incident.id,
         "dedup_key": dedup_key(incident.id),
@@ -59,37 +64,36 @@ def _limit(raw: str | None) -> int:
 
 async def list_incidents(request: web.Request) -> web.Response:
     """Incidents, most recent activity first; ``?status=``, ``?receiver=``, ``?alertname=``."""
-    require_bearer(request, request.app[keys.SETTINGS].auth.admin_token)
+    require_admin(request)
     query = request.query
     status = query.get("status")
     if status not in (None, "firing", "resolved"):
         raise ApiError(400, "status must be firing or resolved")
     limit = _limit(query.get("limit"))
-    async with request.app[keys.SESSIONS]() as session:
-        rows = await queries.list_incidents(
-            session,
+    rows = await request.app[RUNNER].read(
+        lambda connection: read_models.list_incidents(
+            connection,
             status=status,
             receiver=query.get("receiver"),
             alertname=query.get("alertname"),
             limit=limit,
         )
-        body = IncidentList(
-            incidents=[IncidentOut.model_validate(_incident_fields(i)) for i in rows]
-        )
+    )
+    body = IncidentList(incidents=[IncidentOut.model_validate(_incident_fields(i)) for i in rows])
     return web.json_response(text=body.model_dump_json())
 
 
 async def get_incident(request: web.Request) -> web.Response:
     """One incident with its timeline: alerts received, notifications and their attempts."""
-    require_bearer(request, request.app[keys.SETTINGS].auth.admin_token)
+    require_admin(request)
     raw_id = request.match_info["id"]
     if not raw_id.isdigit():
         raise ApiError(400, f"incident id must be a number, not {raw_id!r}")
-    async with request.app[keys.SESSIONS]() as session:
-        found = await queries.incident_timeline(session, int(raw_id))
+    found = await request.app[RUNNER].read(
+        lambda connection: read_models.incident_timeline(connection, int(raw_id))
+    )
     if found is None:
         raise ApiError(404, f"no incident {raw_id}")
-    incident, events, notifications, attempts = found
     timeline = [
         TimelineEntry(
             at=e.received_at,
@@ -102,9 +106,9 @@ async def get_incident(request: web.Request) -> web.Response:
                 "ends_at": e.ends_at.isoformat() if e.ends_at else None,
             },
         )
-        for e in events
+        for e in found.events
     ]
-    for notification, item in notifications:
+    for notification in found.notifications:
         timeline.append(
             TimelineEntry(
                 at=notification.created_at,
@@ -114,7 +118,7 @@ async def get_incident(request: web.Request) -> web.Response:
                     "id": notification.id,
                     "receiver": notification.receiver,
                     "kind": notification.kind,
-                    "action": item.action,
+                    "action": notification.item_action,
                     "attempts": notification.attempts,
                     "delivered_at": (
                         notification.delivered_at.isoformat() if notification.delivered_at else None
@@ -122,10 +126,14 @@ async def get_incident(request: web.Request) -> web.Response:
                     "last_error": notification.last_error,
                 },
                 attempts=[
-                    AttemptOut.model_validate(a) for a in attempts if a.outbox_id == notification.id
+                    AttemptOut.model_validate(a)
+                    for a in found.attempts
+                    if a.outbox_id == notification.id
                 ],
             )
         )
     timeline.sort(key=lambda entry: entry.at)
-    detail = IncidentDetail.model_validate(_incident_fields(incident) | {"timeline": timeline})
+    detail = IncidentDetail.model_validate(
+        _incident_fields(found.incident) | {"timeline": timeline}
+    )
     return web.json_response(text=detail.model_dump_json())

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from lumen_bridge import __version__
 from lumen_bridge.api.schemas import ErrorBody, IncidentDetail, IncidentList, WebhookResult
-from lumen_bridge.payload import WebhookPayload
-from lumen_bridge.silences import GettableSilence, PostableSilence
+from lumen_bridge.api.silence_schemas import GettableSilence, PostableSilence
+from lumen_bridge.domain.alertmanager import WebhookPayload
 
 _MODELS: list[type[BaseModel]] = [
     WebhookPayload,

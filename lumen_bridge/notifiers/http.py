@@ -16,7 +16,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from lumen_bridge.clock import Clock
-from lumen_bridge.notifiers import Result, Verdict
+from lumen_bridge.notifiers.base import Result, Verdict
 
 _BODY_EXCERPT = 200
 

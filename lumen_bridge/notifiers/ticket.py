@@ -1,6 +1,6 @@
 """The ticket system: one ticket per incident, driven by open/update/resolve/reopen.
 
-The body is CONTRACT.md section 7's JSON; ``Idempotency-Key`` is the outbox row's key
+The body is the JSON of docs/contract.md §7; ``Idempotency-Key`` is the outbox row's key
 (unique per incident, action and sequence), so every retry of one action carries
 the same key and the ticket system can drop the copies.
 """
@@ -10,14 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from lumen_bridge.config import RunbookConfig
-from lumen_bridge.notifiers import Delivery, Result
+from lumen_bridge.domain.notification import AlertSnapshot, Delivery
+from lumen_bridge.notifiers.base import Result
 from lumen_bridge.notifiers.http import JsonPoster
-from lumen_bridge.runbook import runbook_url
+from lumen_bridge.notifiers.runbook import runbook_url
 
 _TITLE_SKIP = ("alertname", "severity")
 
 
-def title(alert: dict[str, Any]) -> str:
+def title(alert: AlertSnapshot) -> str:
     """``Alertname (label=value, ...)``: the alert name and its distinguishing labels."""
     labels = alert["labels"]
     rest = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in _TITLE_SKIP)
@@ -25,9 +26,9 @@ def title(alert: dict[str, Any]) -> str:
     return f"{name} ({rest})" if rest else name
 
 
-def ticket_body(alert: dict[str, Any], action: str, runbooks: RunbookConfig) -> dict[str, Any]:
+def ticket_body(alert: AlertSnapshot, action: str, runbooks: RunbookConfig) -> dict[str, Any]:
     """The ticket system's JSON for one incident action."""
-    annotations: dict[str, str] = alert["annotations"]
+    annotations = alert["annotations"]
     return {
         "version": "1",
         "action": action,

@@ -9,17 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from lumen_bridge.config import RunbookConfig
-from lumen_bridge.notifiers import Delivery, Result
+from lumen_bridge.domain.notification import AlertSnapshot, Delivery
+from lumen_bridge.notifiers.base import Result
 from lumen_bridge.notifiers.http import JsonPoster
-from lumen_bridge.runbook import runbook_url
+from lumen_bridge.notifiers.runbook import runbook_url
 
 _NOT_ENDED = "0001-01-01T00:00:00Z"
 
 
-def forward_body(alert: dict[str, Any], delivery: Delivery, runbooks: RunbookConfig) -> Any:
+def forward_body(
+    alert: AlertSnapshot, delivery: Delivery, runbooks: RunbookConfig
+) -> dict[str, Any]:
     """A version-4 Alertmanager payload carrying the one alert of ``delivery``."""
-    labels: dict[str, str] = alert["labels"]
-    annotations: dict[str, str] = alert["annotations"]
+    labels = alert["labels"]
+    annotations = alert["annotations"]
     return {
         "version": "4",
         "groupKey": alert["group_key"],

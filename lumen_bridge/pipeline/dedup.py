@@ -1,118 +1,83 @@
-"""Stage 2, dedup: the decision table of CONTRACT.md section 5, as a pure function.
+"""Stage 3, dedup: what an alert means for its incident, and the incident brought up to date.
 
-``decide`` looks at the incident's current state and one alert and says what the
-alert means: a new incident, a repeat, a reminder, a resolve, a stale copy... and
-which notification action it calls for. Suppression and destinations come after.
+The decision is the table of docs/contract.md §5 (:func:`lumen_bridge.domain.dedup.decide`).
+A new incident (cases 1 and 8) replaces the current one of its key, which is retired. A
+stale copy changes nothing; any other alert is recorded on its incident (last seen,
+occurrences, labels, the episode's status). A case whose decision calls for no
+notification closes here: ``deduplicated`` for a repeat, ``ignored`` otherwise.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import datetime
 
-from lumen_bridge.payload import Alert
+from lumen_bridge.domain.alertmanager import Alert, WebhookPayload
+from lumen_bridge.domain.dedup import Decision, Reason, decide
+from lumen_bridge.pipeline.batch import Batch, Case, Outcome
+from lumen_bridge.store import incidents
+from lumen_bridge.store.incidents import IncidentRecord
 
-
-class Action(enum.StrEnum):
-    """Notification actions (the ticket system's vocabulary; e-mail maps them to pages)."""
-
-    OPEN = "open"
-    UPDATE = "update"
-    RESOLVE = "resolve"
-    REOPEN = "reopen"
+__all__ = ["DedupStage", "record"]
 
 
-class Reason(enum.StrEnum):
-    """Why the decision was taken; shown in the incident timeline."""
+class DedupStage:
+    """Decides a case against its key's current incident."""
 
-    OPEN = "open"  # case 1 and 8: a new incident
-    REPEAT = "repeat"  # case 2: firing within the window
-    REMIND = "remind"  # case 3: firing after the window since the last notification
-    UNTOLD = "untold"  # still firing, nobody told yet (held back or no destination)
-    RESOLVE = "resolve"  # case 4
-    RESOLVE_REPEAT = "resolve-repeat"  # case 5
-    RESOLVE_UNTOLD = "resolve-untold"  # the resolve of an incident nobody was told of
-    STALE = "stale"  # case 6: an older copy (HA peer, late retry)
-    REOPEN = "reopen"  # case 7
-
-
-class IncidentState(Protocol):
-    """What ``decide`` needs to know of an incident."""
-
-    @property
-    def status(self) -> str: ...
-    @property
-    def starts_at(self) -> datetime: ...
-    @property
-    def resolved_at(self) -> datetime | None: ...
-    @property
-    def last_notified_at(self) -> datetime | None: ...
-    @property
-    def notified(self) -> bool: ...
-    @property
-    def notify_seq(self) -> int: ...
+    def __call__(self, batch: Batch, case: Case) -> None:
+        """Decide ``case``; a new incident becomes its key's current one."""
+        route, alert, now = case.route, case.alert, case.now
+        key = (route.receiver.name, alert.identity)
+        incident = batch.current.get(key)
+        decision = decide(incident, alert, now, route.dedup_window, route.reopen_window)
+        if decision.new_incident:  # cases 1 and 8; the old incident, if any, is retired
+            if incident is not None:
+                incident.is_current = False
+                batch.touched[id(incident)] = incident
+            incident = incidents.new_record(key[0], alert, now, case.payload.external_url)
+            batch.current[key] = incident
+        assert incident is not None
+        batch.touched[id(incident)] = incident
+        case.incident, case.decision = incident, decision
+        if decision.reason is Reason.STALE:
+            case.close(Outcome.IGNORED, decision.reason.value)
+            return
+        record(incident, alert, decision, case.payload, now)
+        if decision.action is None:
+            outcome = Outcome.DEDUPLICATED if decision.deduplicated else Outcome.IGNORED
+            case.close(outcome, decision.reason.value)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The meaning of one alert for one incident."""
-
-    reason: Reason
-    action: Action | None = None
-    new_incident: bool = False
-    new_episode: bool = False
-
-    @property
-    def deduplicated(self) -> bool:
-        """A repeat that changes nothing but counters (counted as ``deduplicated``)."""
-        return self.reason in (Reason.REPEAT, Reason.RESOLVE_REPEAT)
-
-
-def _first_action(incident: IncidentState) -> Action:
-    """Tell the receiver of an episode for the first time: open, or reopen its ticket."""
-    return Action.REOPEN if incident.notify_seq > 0 else Action.OPEN
-
-
-def decide(
-    incident: IncidentState | None,
+def record(
+    incident: IncidentRecord,
     alert: Alert,
+    decision: Decision,
+    payload: WebhookPayload,
     now: datetime,
-    window: timedelta,
-    reopen_window: timedelta,
-) -> Decision:
-    """Decide what ``alert`` means for ``incident`` (None: no current incident)."""
-    firing = alert.status == "firing"
-    if incident is None:
-        if firing:
-            return Decision(Reason.OPEN, Action.OPEN, new_incident=True)
-        return Decision(Reason.RESOLVE_UNTOLD, new_incident=True)
-
-    if firing and incident.status == "firing":
-        if alert.starts_at < incident.starts_at:
-            return Decision(Reason.STALE)
-        if not incident.notified:
-            return Decision(Reason.UNTOLD, _first_action(incident))
-        if incident.last_notified_at is not None and now - incident.last_notified_at < window:
-            return Decision(Reason.REPEAT)
-        return Decision(Reason.REMIND, Action.UPDATE)
-
-    if firing:  # the incident is resolved
-        if alert.starts_at <= incident.starts_at:
-            return Decision(Reason.STALE)
-        resolved_at = incident.resolved_at or incident.starts_at
-        if now - resolved_at < reopen_window:
-            return Decision(Reason.REOPEN, _first_action(incident), new_episode=True)
-        return Decision(Reason.OPEN, Action.OPEN, new_incident=True)
-
-    if incident.status == "firing":
-        if alert.starts_at < incident.starts_at:
-            return Decision(Reason.STALE)
-        if incident.notified:
-            return Decision(Reason.RESOLVE, Action.RESOLVE)
-        return Decision(Reason.RESOLVE_UNTOLD)
-
-    if alert.starts_at == incident.starts_at:
-        return Decision(Reason.RESOLVE_REPEAT)
-    return Decision(Reason.STALE)
+) -> None:
+    """Bring ``incident`` up to date with ``alert`` (not a stale copy), as ``decision`` says."""
+    incident.last_seen = now
+    # A repeat rarely changes its labels or annotations: only then are they written again.
+    if incident.labels != alert.labels or incident.annotations != alert.annotations:
+        incident.labels = dict(alert.labels)
+        incident.annotations = dict(alert.annotations)
+        incident.details_changed = True
+    if alert.generator_url and incident.generator_url != alert.generator_url:
+        incident.generator_url = alert.generator_url
+    if payload.external_url and incident.alertmanager_url != payload.external_url:
+        incident.alertmanager_url = payload.external_url
+    if incident.group_key != payload.group_key:
+        incident.group_key = payload.group_key
+    if incident.ends_at != alert.ends_at:
+        incident.ends_at = alert.ends_at
+    if decision.new_episode:
+        incident.status = "firing"
+        incident.resolved_at = None
+        incident.notified = False
+        incident.held = False
+    if alert.status == "firing":
+        incident.occurrences += 1
+        incident.starts_at = max(incident.starts_at, alert.starts_at)
+    else:
+        incident.status = "resolved"
+        incident.resolved_at = now
+        incident.held = False

@@ -1,32 +1,51 @@
-"""Stage 4, enqueue: turn queued decisions into outbox rows.
+"""Stage 5, enqueue: a notification for every case still open, and the outbox rows they make.
 
-Pages are batched: one e-mail per receiver per webhook delivery for the firing
-alerts and one for the resolved ones. Tickets and webhooks get one row per incident
-action. Each item keeps a snapshot of the alert as it was decided, and a per-incident
-sequence number that a unique constraint makes a second copy impossible.
+Each queued notification takes its incident's next sequence number; a unique constraint on
+(incident, sequence) makes a second copy impossible. Pages are batched: one e-mail per
+receiver per webhook delivery for the firing alerts and one for the resolved ones. Tickets
+and webhooks get one row per incident action. Each row's items keep a snapshot of the
+alert as it was decided (:class:`~lumen_bridge.domain.notification.AlertSnapshot`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from lumen_bridge.pipeline.dedup import Action
+from lumen_bridge.config import Receiver
+from lumen_bridge.domain.dedup import Action
+from lumen_bridge.domain.notification import AlertSnapshot
+from lumen_bridge.pipeline.batch import Batch, Case, Outcome, Queued
 from lumen_bridge.store.incidents import IncidentRecord
 from lumen_bridge.store.models import OutboxStatus
-from lumen_bridge.store.outbox import NewNotification
+from lumen_bridge.store.sql.append import NewNotification
+
+__all__ = ["EnqueueStage", "build_notifications", "dedup_key", "notify", "snapshot"]
 
 
-@dataclass(frozen=True, slots=True)
-class Queued:
-    """One notification decided for one incident."""
+def notify(receiver: Receiver, incident: IncidentRecord, action: Action, now: datetime) -> Queued:
+    """Queue ``action`` for ``incident`` to ``receiver``, under the incident's next sequence.
 
-    kind: str
-    receiver: str
-    incident: IncidentRecord
-    action: Action
-    seq: int
+    A firing notification marks the incident as told and no longer held back.
+    """
+    incident.notify_seq += 1
+    incident.last_notified_at = now
+    if action is not Action.RESOLVE:
+        incident.notified = True
+        incident.held = False
+    return Queued(receiver.type, receiver.name, incident, action, incident.notify_seq)
+
+
+class EnqueueStage:
+    """Queues a case's notification, with its webhook's, and closes it as ``queued``."""
+
+    def __call__(self, batch: Batch, case: Case) -> None:
+        """Queue the notification ``case`` calls for."""
+        incident, decision = case.decided()
+        assert decision.action is not None  # a case without one closed at dedup
+        batch.queued[case.webhook].append(
+            notify(case.route.receiver, incident, decision.action, case.now)
+        )
+        case.close(Outcome.QUEUED, decision.reason.value)
 
 
 def dedup_key(incident_id: int | None) -> str:
@@ -34,7 +53,7 @@ def dedup_key(incident_id: int | None) -> str:
     return f"lumen-{incident_id}"
 
 
-def snapshot(incident: IncidentRecord, action: Action) -> dict[str, Any]:
+def snapshot(incident: IncidentRecord, action: Action) -> AlertSnapshot:
     """The alert as the notifier will describe it."""
     return {
         "incident_id": incident.id,
@@ -60,7 +79,8 @@ def _email_action(action: Action) -> str:
 
 
 def build_notifications(queued: list[Queued], now: datetime) -> list[NewNotification]:
-    """Group queued decisions into outbox rows, each with its items (incidents saved first)."""
+    """Group one webhook's queued notifications into outbox rows, each with its items
+    (the incidents must be saved first: their ids are in the keys)."""
     groups: dict[tuple[str, str | int | None, int], list[Queued]] = {}
     for q in queued:
         group: tuple[str, str | int | None, int] = (

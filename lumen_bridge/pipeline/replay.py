@@ -1,5 +1,8 @@
 """Replay: when a silence ends, tell the receivers of what it held back, once.
 
+Not a stage of a webhook's batch but the suppress stage's other half, with its own
+transaction.
+
 An incident held back (``held``: a notification was decided but suppressed) that is
 still firing is re-decided when a silence ends, with the dedup stage's own table on
 the incident's last alert: a first notification of the episode (``open``, or
@@ -29,16 +32,19 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lumen_bridge.clock import Clock
-from lumen_bridge.payload import Alert
-from lumen_bridge.pipeline import Pipeline, notify
-from lumen_bridge.pipeline.dedup import Action, decide
-from lumen_bridge.pipeline.enqueue import Queued, build_notifications
-from lumen_bridge.pipeline.route import Route
-from lumen_bridge.store import incidents, outbox, silences
+from lumen_bridge.domain.alertmanager import Alert
+from lumen_bridge.domain.dedup import Action, decide
+from lumen_bridge.pipeline.batch import Queued, Route
+from lumen_bridge.pipeline.enqueue import build_notifications, notify
+from lumen_bridge.pipeline.pipeline import Pipeline
+from lumen_bridge.pipeline.suppress import suppression_at
+from lumen_bridge.store import incidents, silences
 from lumen_bridge.store.incidents import IncidentRecord
+from lumen_bridge.store.sql.append import append
+
+__all__ = ["Replayer"]
 
 log = structlog.get_logger("lumen_bridge.replay")
 
@@ -66,14 +72,9 @@ class Replayer:
     """Notifies, once, what ended silences held back."""
 
     def __init__(
-        self,
-        pipeline: Pipeline,
-        sessions: async_sessionmaker[AsyncSession],
-        clock: Clock,
-        on_queued: Callable[[], None] | None = None,
+        self, pipeline: Pipeline, clock: Clock, on_queued: Callable[[], None] | None = None
     ) -> None:
         self.pipeline = pipeline
-        self.sessions = sessions
         self.clock = clock
         self.on_queued = on_queued
         self._wake = asyncio.Event()
@@ -81,9 +82,7 @@ class Replayer:
     async def replay_expired(self, now: datetime) -> int:
         """Handle every silence ended by ``now`` and release every held incident that nothing
         holds any more; return how many notifications were queued."""
-        queued = await self.pipeline.transactions.run(
-            lambda connection: self._replay(connection, now)
-        )
+        queued = await self.pipeline.runner.write(lambda connection: self._replay(connection, now))
         if queued and self.on_queued is not None:
             self.on_queued()
         return queued
@@ -92,7 +91,7 @@ class Replayer:
         claimed = silences.claim_ended(connection, now)
         released, queued = self._release_held(connection, now)
         incidents.save(connection, released)
-        outbox.add(connection, build_notifications(queued, now))
+        append(connection, [], build_notifications(queued, now))
         if claimed or queued:
             log.info(
                 "silences ended",
@@ -106,7 +105,7 @@ class Replayer:
     ) -> tuple[list[IncidentRecord], list[Queued]]:
         """Release each held incident that nothing holds at ``now``, locked and re-checked;
         return the released incidents and the notifications queued for them."""
-        suppression = self.pipeline.suppression(connection, now)
+        suppression = suppression_at(connection, now, self.pipeline.flag)
         held_labels = incidents.held_labels(connection)
         if all(suppression.reason(labels) is not None for labels in held_labels):
             return [], []  # nothing to release: lock nothing
@@ -140,8 +139,7 @@ class Replayer:
 
     async def _next_wait(self) -> float:
         now = self.clock()
-        async with self.sessions() as session:
-            end = await silences.next_end(session, now)
+        end = await self.pipeline.runner.read(lambda connection: silences.next_end(connection, now))
         until = now + SAFETY_INTERVAL if end is None else min(end, now + SAFETY_INTERVAL)
         return max((until - now).total_seconds(), 0.0)
 

@@ -1,39 +1,64 @@
-"""Stage 1, route: which receivers an alert goes to (first match wins unless ``continue``)."""
+"""Stage 1, route: which receivers an alert goes to (first match wins unless ``continue``).
+
+Every alert gets a case per receiver its labels route it to, each receiver at most once;
+an alert no route takes is set aside: it counts as ``ignored`` (``unrouted``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 
 from lumen_bridge.config import RouteConfig, Settings
-from lumen_bridge.matchers import matches_all
+from lumen_bridge.domain.matchers import matches_all
+from lumen_bridge.pipeline.batch import Batch, Case, Route
 
-
-class Route:
-    """A configured route with its windows resolved against the defaults."""
-
-    def __init__(self, config: RouteConfig, settings: Settings) -> None:
-        self.config = config
-        self.receiver = settings.receiver(config.receiver)
-        self.dedup_window: timedelta = config.dedup_window or settings.dedup.window
-        self.reopen_window: timedelta = (
-            config.reopen_window or settings.dedup.reopen_window or self.dedup_window
-        )
+__all__ = ["RouteStage", "Router"]
 
 
 class Router:
-    """Matches label sets against the routes in order."""
+    """Matches label sets against the configured routes in order."""
 
     def __init__(self, settings: Settings) -> None:
-        self.routes = [Route(config, settings) for config in settings.routes]
+        self._routes: list[tuple[RouteConfig, Route]] = [
+            (config, _resolved(config, settings)) for config in settings.routes
+        ]
 
     def route(self, labels: Mapping[str, str]) -> Sequence[Route]:
         """The routes ``labels`` take, each receiver at most once."""
         chosen: list[Route] = []
-        for route in self.routes:
-            if matches_all(route.config.matchers, labels):
+        for config, route in self._routes:
+            if matches_all(config.matchers, labels):
                 if all(r.receiver.name != route.receiver.name for r in chosen):
                     chosen.append(route)
-                if not route.config.continue_:
+                if not config.continue_:
                     break
         return chosen
+
+
+def _resolved(config: RouteConfig, settings: Settings) -> Route:
+    dedup_window = config.dedup_window or settings.dedup.window
+    return Route(
+        receiver=settings.receiver(config.receiver),
+        dedup_window=dedup_window,
+        reopen_window=config.reopen_window or settings.dedup.reopen_window or dedup_window,
+    )
+
+
+class RouteStage:
+    """Makes the batch's cases."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def __call__(self, batch: Batch) -> None:
+        """One case per alert and route, in the webhooks' order."""
+        routed: dict[int, Sequence[Route]] = {}  # by alert: twins share their parsed payload
+        cases = batch.cases
+        for index, (payload, now) in enumerate(batch.received):
+            for alert in payload.alerts:
+                routes = routed.get(id(alert))
+                if routes is None:
+                    routes = routed[id(alert)] = self.router.route(alert.labels)
+                if not routes:
+                    batch.unrouted.append((index, alert, now))
+                cases.extend(Case(index, alert, payload, now, route) for route in routes)

@@ -1,15 +1,15 @@
 """Incident repository: the current incident of each alert identity, locked, as plain records.
 
 Concurrency comes from the database. A webhook batch first reads its keys' current
-incidents (:mod:`lumen_bridge.store.reads`), on PostgreSQL ``FOR UPDATE`` in id order;
+incidents (:mod:`lumen_bridge.store.sql.batch_read`), on PostgreSQL ``FOR UPDATE`` in id order;
 SQLite transactions are ``BEGIN IMMEDIATE`` and so already exclusive. A key with no
 current incident gets a new row; the partial unique index on current incidents makes a
 concurrent second insert of the same key wait and fail, and its transaction is retried
-(see :mod:`lumen_bridge.store.db`).
+(see :mod:`lumen_bridge.store.runner`).
 
 The webhook path is the hot path of an alert storm, so it works on SQLAlchemy Core
 and :class:`IncidentRecord` (a slotted dataclass), not on ORM objects: one ``SELECT``
-for the batch's keys (in :mod:`lumen_bridge.store.reads`), one ``executemany`` ``UPDATE``
+for the batch's keys (in :mod:`lumen_bridge.store.sql.batch_read`), one ``executemany`` ``UPDATE``
 and one multi-row ``INSERT ... RETURNING`` to write them back (:func:`save`).
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from lumen_bridge.payload import Alert
-from lumen_bridge.store.bulk import BulkInsert, BulkUpdate
+from lumen_bridge.domain.alertmanager import Alert
 from lumen_bridge.store.models import CURRENT, Base, Incident, IncidentStatus
+from lumen_bridge.store.sql.bulk import BulkInsert, BulkUpdate
 
 Key = tuple[str, str]
 """(receiver, identity)"""

@@ -1,20 +1,20 @@
-"""Outbox repository: add rows, claim due rows, record each attempt, release on shutdown.
+"""The outbox's delivery side: claim due rows, and know when the next one falls due.
 
 ``claim`` moves due rows — pending and past ``next_attempt_at``, or in flight past
 their lease (their worker died) — to ``in_flight`` with a fresh lease, in one
 statement. On PostgreSQL the row selection is ``FOR UPDATE SKIP LOCKED``, so two
 replicas never claim one row; on SQLite every transaction is ``BEGIN IMMEDIATE``
 and so already exclusive. Claiming increments ``attempts``, which then serves as a
-fencing token: a worker whose lease was taken over cannot overwrite the new owner's
-outcome.
+fencing token (:mod:`lumen_bridge.store.attempts`): a worker whose lease was taken over
+cannot overwrite the new owner's outcome. Rows are added by the pipeline, with its
+decisions (:mod:`lumen_bridge.store.sql.append`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -27,84 +27,10 @@ from sqlalchemy import (
     update,
 )
 
-from lumen_bridge.notifiers import Delivery, Earlier
-from lumen_bridge.store.bulk import BulkInsert, BulkUpdate
-from lumen_bridge.store.models import (
-    Base,
-    DeliveryAttempt,
-    Notification,
-    NotificationItem,
-    OutboxStatus,
-)
+from lumen_bridge.domain.notification import AlertSnapshot, Delivery, Earlier
+from lumen_bridge.store.models import Notification, NotificationItem, OutboxStatus
 
-
-@dataclass(frozen=True, slots=True)
-class NewNotification:
-    """An outbox row to insert, with its items (``outbox_id`` is filled in by :func:`add`)."""
-
-    row: dict[str, Any]
-    items: list[dict[str, Any]]
-
-
-_OUTBOX = Base.metadata.tables[Notification.__tablename__]
-INSERT_OUTBOX = BulkInsert(
-    _OUTBOX,
-    [
-        "receiver",
-        "kind",
-        "action",
-        "idempotency_key",
-        "status",
-        "attempts",
-        "created_at",
-        "next_attempt_at",
-        "lease_until",
-        "delivered_at",
-        "last_error",
-    ],
-    returning=["id", "idempotency_key"],
-)
-INSERT_ITEMS = BulkInsert(
-    Base.metadata.tables[NotificationItem.__tablename__],
-    ["outbox_id", "incident_id", "seq", "action", "snapshot"],
-)
-_INSERT_ATTEMPTS = BulkInsert(
-    Base.metadata.tables[DeliveryAttempt.__tablename__],
-    ["outbox_id", "attempted_at", "result", "status_code", "error", "duration_ms"],
-)
-_FINISH = BulkUpdate(
-    _OUTBOX, ["status", "next_attempt_at", "lease_until", "delivered_at", "last_error"]
-)
-_RELEASE = BulkUpdate(_OUTBOX, ["status", "attempts", "next_attempt_at", "lease_until"])
-
-
-def add(connection: Connection, notifications: Sequence[NewNotification]) -> None:
-    """Insert ``notifications`` and their items: two statements for any number of them."""
-    if not notifications:
-        return
-    ids = {  # by the unique idempotency key: one multi-row INSERT, in no promised order
-        key: outbox_id
-        for outbox_id, key in INSERT_OUTBOX(connection, [n.row for n in notifications])
-    }
-    items = [
-        item | {"outbox_id": ids[notification.row["idempotency_key"]]}
-        for notification in notifications
-        for item in notification.items
-    ]
-    INSERT_ITEMS(connection, items)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How an attempt ended and what becomes of the row."""
-
-    attempted_at: datetime
-    result: str  # delivered, retry or dead
-    status: OutboxStatus
-    next_attempt_at: datetime
-    status_code: int | None
-    error: str | None
-    duration_ms: float
+__all__ = ["claim", "next_due"]
 
 
 def _due_parts(now: datetime) -> list[tuple[ColumnElement[bool], ColumnElement[bool]]]:
@@ -115,7 +41,7 @@ def _due_parts(now: datetime) -> list[tuple[ColumnElement[bool], ColumnElement[b
     ]
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def due(now: datetime) -> ColumnElement[bool]:
     return or_(*(and_(*part) for part in _due_parts(now)))
 
 
@@ -168,7 +94,7 @@ def claim(
         alerts += count
     chosen = (  # still due: another replica may have taken some meanwhile
         select(Notification.id)
-        .where(Notification.id.in_(ids), _due(now))
+        .where(Notification.id.in_(ids), due(now))
         .with_for_update(skip_locked=True)
     )
     rows = connection.execute(
@@ -203,7 +129,7 @@ def claim(
                 idempotency_key=r.idempotency_key,
                 created_at=r.created_at,
                 attempt=r.attempts,
-                alerts=[item.snapshot for item in mine],
+                alerts=[cast(AlertSnapshot, item.snapshot) for item in mine],
                 earlier=_earlier(connection, r.id, r.receiver, mine) if r.kind == "email" else [],
             )
         )
@@ -261,83 +187,3 @@ def next_due(connection: Connection) -> datetime | None:
     )
     found = [when for when in map(connection.scalar, earliest) if when is not None]
     return min(found, default=None)
-
-
-def finish(connection: Connection, results: Sequence[tuple[Delivery, Outcome]]) -> list[bool]:
-    """Record each attempt and its row's new state, in three statements for any number;
-    for each, whether the lease was still held (if not, the row is left to its new owner)."""
-    if not results:
-        return []
-    _INSERT_ATTEMPTS(
-        connection,
-        [
-            {
-                "outbox_id": claimed.id,
-                "attempted_at": outcome.attempted_at,
-                "result": outcome.result,
-                "status_code": outcome.status_code,
-                "error": outcome.error,
-                "duration_ms": outcome.duration_ms,
-            }
-            for claimed, outcome in results
-        ],
-    )
-    kept = _still_ours(connection, [claimed for claimed, _ in results])
-    _FINISH(
-        connection,
-        [
-            _new_state(claimed, outcome)
-            for (claimed, outcome), mine in zip(results, kept, strict=True)
-            if mine
-        ],
-    )
-    return kept
-
-
-def _new_state(claimed: Delivery, outcome: Outcome) -> dict[str, Any]:
-    """The row's columns after ``outcome`` (for :data:`_FINISH`)."""
-    delivered = outcome.status is OutboxStatus.DELIVERED
-    return {
-        "id": claimed.id,
-        "status": outcome.status,
-        "next_attempt_at": outcome.next_attempt_at,
-        "lease_until": None,
-        "delivered_at": outcome.attempted_at if delivered else None,
-        "last_error": None if delivered else outcome.error,
-    }
-
-
-def _still_ours(connection: Connection, claimed: Sequence[Delivery]) -> list[bool]:
-    """For each claim, whether its row is still in flight under it (the attempt number is
-    the fencing token). The rows stay locked until the commit: an update that follows in
-    the same transaction cannot go stale."""
-    held = connection.execute(
-        select(Notification.id, Notification.attempts)
-        .where(
-            Notification.id.in_([delivery.id for delivery in claimed]),
-            Notification.status == OutboxStatus.IN_FLIGHT,
-        )
-        .with_for_update()
-    )
-    attempts = dict(held.all())
-    return [attempts.get(delivery.id) == delivery.attempt for delivery in claimed]
-
-
-def release(connection: Connection, claimed: Sequence[Delivery], now: datetime) -> None:
-    """Give unfinished claims back (graceful shutdown): pending again, the attempt undone."""
-    if not claimed:
-        return
-    _RELEASE(
-        connection,
-        [
-            {
-                "id": delivery.id,
-                "status": OutboxStatus.PENDING,
-                "lease_until": None,
-                "next_attempt_at": now,
-                "attempts": delivery.attempt - 1,
-            }
-            for delivery, mine in zip(claimed, _still_ours(connection, claimed), strict=True)
-            if mine
-        ],
-    )

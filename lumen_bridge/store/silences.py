@@ -8,24 +8,55 @@ transactions are exclusive anyway. A crash before the commit leaves it unclaimed
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
 
-from lumen_bridge.silences import SilenceState, expiry
+from lumen_bridge.domain.silences import SilenceState, expiry
 from lumen_bridge.store.models import Silence
+
+__all__ = [
+    "MAX_EXPIRED",
+    "SilenceRecord",
+    "active_matchers",
+    "add",
+    "claim_ended",
+    "expire",
+    "get",
+    "in_state",
+    "next_end",
+]
 
 MAX_EXPIRED = 1000
 """``GET /silence?state=expired`` lists at most this many, most recently ended first."""
 
 
-async def add(
-    session: AsyncSession,
+@dataclass(frozen=True, slots=True)
+class SilenceRecord:
+    """One row of ``silences``."""
+
+    id: str
+    matchers: list[dict[str, Any]]
+    """Alertmanager's matcher shape (``name``, ``value``, ``isRegex``, ``isEqual``)."""
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    created_at: datetime
+    updated_at: datetime
+    replayed_at: datetime | None
+
+
+def _record(row: Row[Any]) -> SilenceRecord:
+    return SilenceRecord(**row._mapping)
+
+
+def add(
+    connection: Connection,
     *,
     matchers: list[dict[str, Any]],
     starts_at: datetime,
@@ -33,9 +64,9 @@ async def add(
     created_by: str,
     comment: str,
     now: datetime,
-) -> Silence:
+) -> SilenceRecord:
     """Store a new silence."""
-    silence = Silence(
+    record = SilenceRecord(
         id=str(uuid.uuid4()),
         matchers=matchers,
         starts_at=starts_at,
@@ -46,14 +77,14 @@ async def add(
         updated_at=now,
         replayed_at=None,
     )
-    session.add(silence)
-    await session.flush()
-    return silence
+    connection.execute(insert(Silence).values(dataclasses.asdict(record)))
+    return record
 
 
-async def get(session: AsyncSession, silence_id: str) -> Silence | None:
+def get(connection: Connection, silence_id: str) -> SilenceRecord | None:
     """One silence, or None."""
-    return await session.get(Silence, silence_id)
+    row = connection.execute(select(Silence).where(Silence.id == silence_id)).one_or_none()
+    return None if row is None else _record(row)
 
 
 def _active_at(
@@ -70,7 +101,7 @@ def active_matchers(connection: Connection, now: datetime) -> list[list[dict[str
     return list(connection.scalars(_ACTIVE_MATCHERS, {"now": now}))
 
 
-def in_state(session: Session, state: SilenceState, now: datetime) -> Sequence[Silence]:
+def in_state(connection: Connection, state: SilenceState, now: datetime) -> list[SilenceRecord]:
     """Silences in ``state`` at ``now``: active by end, pending by start, expired latest first."""
     statement = select(Silence)
     if state is SilenceState.ACTIVE:
@@ -85,19 +116,26 @@ def in_state(session: Session, state: SilenceState, now: datetime) -> Sequence[S
             .order_by(Silence.ends_at.desc(), Silence.id)
             .limit(MAX_EXPIRED)
         )
-    return session.scalars(statement).all()
+    return [_record(row) for row in connection.execute(statement)]
 
 
-async def expire(session: AsyncSession, silence_id: str, now: datetime) -> Silence | None:
+def expire(connection: Connection, silence_id: str, now: datetime) -> SilenceRecord | None:
     """End a silence at ``now`` (a no-op when it is already over); None when unknown."""
-    silence = await session.get(Silence, silence_id, with_for_update=True)
-    if silence is None:
+    row = connection.execute(
+        select(Silence).where(Silence.id == silence_id).with_for_update()
+    ).one_or_none()
+    if row is None:
         return None
+    silence = _record(row)
     starts_at, ends_at = expiry(silence.starts_at, silence.ends_at, now)
-    if (starts_at, ends_at) != (silence.starts_at, silence.ends_at):
-        silence.starts_at, silence.ends_at, silence.updated_at = starts_at, ends_at, now
-        await session.flush()
-    return silence
+    if (starts_at, ends_at) == (silence.starts_at, silence.ends_at):
+        return silence
+    connection.execute(
+        update(Silence)
+        .where(Silence.id == silence_id)
+        .values(starts_at=starts_at, ends_at=ends_at, updated_at=now)
+    )
+    return dataclasses.replace(silence, starts_at=starts_at, ends_at=ends_at, updated_at=now)
 
 
 def claim_ended(connection: Connection, now: datetime) -> list[str]:
@@ -119,9 +157,9 @@ def claim_ended(connection: Connection, now: datetime) -> list[str]:
     return claimed
 
 
-async def next_end(session: AsyncSession, now: datetime) -> datetime | None:
+def next_end(connection: Connection, now: datetime) -> datetime | None:
     """When the next silence ends after ``now`` (None when none is in force or pending)."""
-    end: datetime | None = await session.scalar(
+    end: datetime | None = connection.scalar(
         select(func.min(Silence.ends_at)).where(Silence.ends_at > now)
     )
     return end

@@ -1,0 +1,25 @@
+"""Every endpoint of the HTTP API, in one table (``/openapi.json`` describes them)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from lumen_bridge.api import health, incidents, openapi, silences, webhook
+
+__all__ = ["add_routes"]
+
+
+def add_routes(app: web.Application) -> None:
+    """Register every handler on ``app``."""
+    router = app.router
+    router.add_post("/webhook", webhook.receive)
+    router.add_post("/silence", silences.create)
+    router.add_get("/silence", silences.list_silences)
+    router.add_get("/silence/{id}", silences.get_silence)
+    router.add_delete("/silence/{id}", silences.expire)
+    router.add_get("/incidents", incidents.list_incidents)
+    router.add_get("/incidents/{id}", incidents.get_incident)
+    router.add_get("/healthz", health.healthz)
+    router.add_get("/readyz", health.readyz)
+    router.add_get("/metrics", health.metrics)
+    router.add_get("/openapi.json", openapi.serve)

@@ -1,0 +1,168 @@
+"""The silence API's JSON shapes (Alertmanager's) and their validation.
+
+Like Alertmanager, a silence whose matchers all match the empty string is refused:
+it would silence every alert that lacks a label, by accident, where the global flag
+must be raised on purpose (an empty list).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from lumen_bridge.config import parse_duration
+from lumen_bridge.domain.matchers import Matcher, MatcherError, from_api
+
+_LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
+class InvalidSilence(ValueError):
+    """A silence that cannot be created; ``details`` are ``{"loc", "msg"}`` like pydantic's."""
+
+    def __init__(self, details: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(d["msg"] for d in details))
+        self.details = details
+
+
+class _Api(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SilenceMatcher(_Api):
+    """One matcher: ``isRegex`` for a fully anchored regex, ``isEqual: false`` to negate."""
+
+    name: str = Field(pattern=_LABEL_NAME, max_length=200)
+    value: Text
+    is_regex: bool = Field(default=False, alias="isRegex")
+    is_equal: bool = Field(default=True, alias="isEqual")
+
+    @model_validator(mode="after")
+    def _compiles(self) -> SilenceMatcher:
+        try:
+            self.matcher()
+        except MatcherError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    def matcher(self) -> Matcher:
+        """The matcher this describes (raises :class:`MatcherError` for a bad regex)."""
+        return from_api(self.model_dump(by_alias=True))
+
+    @classmethod
+    def of(cls, matcher: Matcher) -> SilenceMatcher:
+        """The JSON shape of ``matcher``."""
+        return cls(
+            name=matcher.name,
+            value=matcher.value,
+            is_regex=matcher.is_regex,
+            is_equal=matcher.is_equal,
+        )
+
+
+class PostableSilence(_Api):
+    """``POST /silence``: what to silence and for how long (``endsAt`` or ``duration``)."""
+
+    matchers: list[SilenceMatcher] = Field(
+        description="All must match (AND); an empty list raises the global suppression flag."
+    )
+    starts_at: AwareDatetime | None = Field(
+        default=None, alias="startsAt", description="Default now; a time in the past means now."
+    )
+    ends_at: AwareDatetime | None = Field(default=None, alias="endsAt")
+    duration: str | None = Field(
+        default=None,
+        description="Instead of endsAt: how long from startsAt, e.g. 2h, 90m, 1h30m, 1d.",
+        examples=["2h"],
+    )
+    created_by: Text = Field(default="", alias="createdBy", max_length=200)
+    comment: Text = ""
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, matchers: list[SilenceMatcher]) -> list[SilenceMatcher]:
+        if matchers and all(m.matcher().matches({}) for m in matchers):
+            raise ValueError(
+                "at least one matcher must not match the empty string "
+                "(no matchers at all is the global flag)"
+            )
+        return matchers
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_duration(value)
+            except OverflowError:
+                raise ValueError(f"duration {value!r} is too long") from None
+        return value
+
+    def window(self, now: datetime) -> tuple[datetime, datetime]:
+        """When the silence starts and ends if created at ``now`` (or :class:`InvalidSilence`)."""
+        try:
+            starts_at, ends_at = self._window(now)
+            return starts_at.astimezone(UTC), ends_at.astimezone(UTC)
+        except OverflowError:
+            msg = "the silence must end before the year 10000 (UTC)"
+            raise InvalidSilence([{"loc": ["endsAt"], "msg": msg}]) from None
+
+    def _window(self, now: datetime) -> tuple[datetime, datetime]:
+        starts_at = max(self.starts_at or now, now)
+        if self.ends_at is not None and self.duration is not None:
+            raise InvalidSilence(
+                [{"loc": ["duration"], "msg": "give endsAt or duration, not both"}]
+            )
+        if self.duration is not None:
+            return starts_at, starts_at + parse_duration(self.duration)
+        if self.ends_at is None:
+            raise InvalidSilence([{"loc": ["endsAt"], "msg": "endsAt or duration is required"}])
+        if self.starts_at is not None and self.ends_at <= self.starts_at:
+            raise InvalidSilence([{"loc": ["endsAt"], "msg": "endsAt must be after startsAt"}])
+        if self.ends_at <= now:
+            raise InvalidSilence([{"loc": ["endsAt"], "msg": "endsAt must be in the future"}])
+        return starts_at, self.ends_at
+
+
+class SilenceStatus(BaseModel):
+    """The state of a silence when it was read."""
+
+    state: Literal["pending", "active", "expired"]
+
+
+class GettableSilence(BaseModel):
+    """A silence as the API returns it (Alertmanager's shape)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    status: SilenceStatus
+    matchers: list[SilenceMatcher]
+    starts_at: datetime = Field(alias="startsAt")
+    ends_at: datetime = Field(alias="endsAt")
+    updated_at: datetime = Field(alias="updatedAt")
+    created_by: str = Field(alias="createdBy")
+    comment: str
+
+
+def describe(matchers: list[SilenceMatcher]) -> str:
+    """Matchers in amtool's syntax, e.g. ``alertname="Foo", env!="dev"``; the flag when empty."""
+    return ", ".join(str(m.matcher()) for m in matchers) or "(everything: the global flag)"

@@ -1,0 +1,209 @@
+"""``lumen-bridge silence add|list|expire``: a client of the silence API, in amtool's style.
+
+It talks to ``LUMEN_BRIDGE_URL`` (default ``http://127.0.0.1:9095``) with
+``LUMEN_ADMIN_TOKEN`` as the bearer token. Every failure is one line on stderr and a
+non-zero exit: 2 for a bad command line (a matcher that does not parse), 1 for what
+the bridge said or could not say (unreachable, 401, validation errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import ValidationError
+
+from lumen_bridge.api.silence_schemas import GettableSilence, SilenceMatcher, describe
+from lumen_bridge.domain.matchers import MatcherError, parse_matcher
+
+DEFAULT_URL = "http://127.0.0.1:9095"
+TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+EPILOG = """\
+matchers (amtool syntax, all must match):
+  alertname=LumenStageFailed   stage=~"pdf|upload"   env!=dev   instance!~"test-.*"
+  no matcher at all raises the global suppression flag: nothing is paged or ticketed.
+
+examples:
+  lumen-bridge silence add alertname=LumenStageFailed --duration 2h --comment "planned maintenance"
+  lumen-bridge silence list
+  lumen-bridge silence list --expired
+  lumen-bridge silence expire 3f1c2a...
+
+environment: LUMEN_BRIDGE_URL (default http://127.0.0.1:9095), LUMEN_ADMIN_TOKEN.
+"""
+
+
+class CliError(Exception):
+    """A failure to report as one line; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _base_url() -> str:
+    return (os.environ.get("LUMEN_BRIDGE_URL") or DEFAULT_URL).rstrip("/")
+
+
+def _headers() -> dict[str, str]:
+    token = os.environ.get("LUMEN_ADMIN_TOKEN", "")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _problem(status: int, body: Any) -> str:
+    if status == 401:
+        return "the bridge refused the admin token (401): set LUMEN_ADMIN_TOKEN to its value"
+    if not isinstance(body, dict) or "error" not in body:
+        return f"the bridge answered HTTP {status}"
+    details = body.get("details") or []
+    where = "; ".join(
+        f"{'.'.join(str(p) for p in d.get('loc', [])) or 'body'}: "
+        f"{str(d.get('msg')).removeprefix('Value error, ')}"
+        for d in details
+    )
+    return f"{body['error']}" + (f" ({where})" if where else "")
+
+
+async def _call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    url = f"{_base_url()}{path}"
+    try:
+        async with (
+            aiohttp.ClientSession(headers=_headers(), timeout=TIMEOUT) as http,
+            http.request(method, url, json=body) as response,
+        ):
+            try:
+                answer = await response.json(content_type=None)
+            except ValueError:
+                answer = None
+            if response.status >= 400:
+                raise CliError(_problem(response.status, answer))
+            return answer
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise CliError(f"cannot reach the bridge at {_base_url()}: {reason}") from exc
+
+
+def _silence(data: Any) -> GettableSilence:
+    try:
+        return GettableSilence.model_validate(data)
+    except ValidationError as exc:
+        raise CliError(f"unexpected answer from {_base_url()}: not a silence") from exc
+
+
+async def _add(args: argparse.Namespace) -> None:
+    try:
+        matchers = [SilenceMatcher.of(parse_matcher(text)) for text in args.matchers]
+    except MatcherError as exc:
+        raise CliError(str(exc), code=2) from exc
+    body = {
+        "matchers": [m.model_dump(by_alias=True) for m in matchers],
+        "duration": args.duration,
+        "createdBy": args.author,
+        "comment": args.comment,
+    }
+    created = _silence(await _call("POST", "/silence", body))
+    if not matchers:
+        print(
+            f"global suppression flag raised until {_time(created.ends_at)}: "
+            "nothing is paged or ticketed",
+            file=sys.stderr,
+        )
+    print(created.id)
+
+
+def _time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _table(silences: list[GettableSilence]) -> str:
+    header = ("ID", "MATCHERS", "STATE", "ENDS", "AUTHOR", "COMMENT")
+    rows = [header] + [
+        (
+            s.id,
+            describe(s.matchers),
+            s.status.state,
+            _time(s.ends_at),
+            s.created_by,
+            " ".join(s.comment.split()),
+        )
+        for s in silences
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = (
+        "  ".join([*(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)), row[-1]])
+        for row in rows
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+async def _list(args: argparse.Namespace) -> None:
+    answer = await _call("GET", "/silence?state=expired" if args.expired else "/silence")
+    if not isinstance(answer, list):
+        raise CliError(f"unexpected answer from {_base_url()}: not a list of silences")
+    silences = [_silence(item) for item in answer]
+    if silences:
+        print(_table(silences))
+    else:
+        print("no expired silences" if args.expired else "no active or pending silences")
+
+
+async def _expire(args: argparse.Namespace) -> None:
+    for silence_id in args.ids:
+        expired = _silence(await _call("DELETE", f"/silence/{quote(silence_id, safe='')}"))
+        print(f"{expired.id} expired at {_time(expired.ends_at)}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(args.silence_action(args))
+    except CliError as exc:
+        print(f"lumen-bridge: {exc}", file=sys.stderr)
+        return exc.code
+    return 0
+
+
+def _default_author() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "lumen-bridge"
+
+
+def register(subcommands: Any) -> None:
+    """Add ``silence`` and its actions to the ``lumen-bridge`` parser's subcommands."""
+    silence = subcommands.add_parser(
+        "silence",
+        help="add, list or expire silences (a client of the bridge's /silence API)",
+        description="Silence alerts in the running bridge, like amtool does for Alertmanager.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = silence.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+
+    add = actions.add_parser(
+        "add",
+        help="silence the alerts the matchers match (no matcher: raise the global flag)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add.add_argument("matchers", nargs="*", metavar="MATCHER", help='e.g. stage=~"pdf|upload"')
+    add.add_argument("--duration", default="1h", help="how long, e.g. 30m, 2h, 1d (default 1h)")
+    add.add_argument("--comment", default="", help="why (shown in `silence list`)")
+    add.add_argument("--author", default=_default_author(), help="who (default: the current user)")
+    add.set_defaults(func=_run, silence_action=_add)
+
+    listing = actions.add_parser("list", help="active and pending silences, as a table")
+    listing.add_argument("--expired", action="store_true", help="list expired silences instead")
+    listing.set_defaults(func=_run, silence_action=_list)
+
+    expire = actions.add_parser("expire", help="end silences now (what they held back is sent)")
+    expire.add_argument("ids", nargs="+", metavar="ID")
+    expire.set_defaults(func=_run, silence_action=_expire)

@@ -1,0 +1,47 @@
+"""The configuration: a YAML file with ``${VAR}`` expansion, validated by pydantic models."""
+
+from lumen_bridge.config.fields import Duration, parse_duration
+from lumen_bridge.config.load import ConfigError, expand_env, load_settings, resolve_config_path
+from lumen_bridge.config.receivers import (
+    EmailReceiver,
+    Receiver,
+    SmtpConfig,
+    TicketReceiver,
+    WebhookReceiver,
+)
+from lumen_bridge.config.settings import (
+    AuthConfig,
+    DatabaseConfig,
+    DedupConfig,
+    LogConfig,
+    OutboxConfig,
+    RouteConfig,
+    RunbookConfig,
+    ServerConfig,
+    Settings,
+    SuppressionConfig,
+)
+
+__all__ = [
+    "AuthConfig",
+    "ConfigError",
+    "DatabaseConfig",
+    "DedupConfig",
+    "Duration",
+    "EmailReceiver",
+    "LogConfig",
+    "OutboxConfig",
+    "Receiver",
+    "RouteConfig",
+    "RunbookConfig",
+    "ServerConfig",
+    "Settings",
+    "SmtpConfig",
+    "SuppressionConfig",
+    "TicketReceiver",
+    "WebhookReceiver",
+    "expand_env",
+    "load_settings",
+    "parse_duration",
+    "resolve_config_path",
+]

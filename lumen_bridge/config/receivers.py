@@ -1,0 +1,100 @@
+"""Receivers: where notifications go (an e-mail relay, the ticket system, a webhook)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from lumen_bridge.config.fields import (
+    Duration,
+    Model,
+    OptionalSecret,
+    OptionalStr,
+    blank_to_none,
+    split_addresses,
+)
+
+
+class SmtpConfig(Model):
+    """The mail relay; ``tls`` empty picks ``starttls`` when a user is set, else ``none``."""
+
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    user: OptionalStr = None
+    password: OptionalSecret = None
+    tls: Annotated[Literal["starttls", "tls", "none"] | None, BeforeValidator(blank_to_none)] = None
+    ca_file: OptionalStr = None
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"no such file: {path} (SMTP_CA_FILE must name a PEM bundle)")
+        return path
+
+    @property
+    def tls_mode(self) -> Literal["starttls", "tls", "none"]:
+        """The TLS mode in effect."""
+        if self.tls is not None:
+            return self.tls
+        return "starttls" if self.user else "none"
+
+
+class EmailReceiver(Model):
+    """Pages by e-mail."""
+
+    name: str
+    type: Literal["email"]
+    to: Annotated[list[str], BeforeValidator(split_addresses)]
+    from_: str = Field(alias="from")
+    smtp: SmtpConfig = SmtpConfig()
+    templates: OptionalStr = None
+    """A directory whose ``page.txt`` and ``page.html`` (Jinja2) replace the built-in ones."""
+
+    @field_validator("templates")
+    @classmethod
+    def _directory(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_dir():
+            raise ValueError(
+                f"no such directory: {path} (it holds page.txt and/or page.html to use instead "
+                "of the built-in templates)"
+            )
+        return path
+
+    @property
+    def has_destination(self) -> bool:
+        """Whether notifications for this receiver can go anywhere."""
+        return bool(self.to)
+
+
+class _HttpReceiver(Model):
+    """A receiver that POSTs JSON to a URL, with an optional bearer token."""
+
+    name: str
+    url: OptionalStr = None
+    token: OptionalSecret = None
+    timeout: Duration = timedelta(seconds=10)
+
+    @property
+    def has_destination(self) -> bool:
+        """Whether notifications for this receiver can go anywhere."""
+        return self.url is not None
+
+
+class TicketReceiver(_HttpReceiver):
+    """One ticket per incident through the ticket system's webhook."""
+
+    type: Literal["ticket"]
+
+
+class WebhookReceiver(_HttpReceiver):
+    """A generic webhook; without a URL the receiver only records."""
+
+    type: Literal["webhook"]
+
+
+Receiver = Annotated[EmailReceiver | TicketReceiver | WebhookReceiver, Field(discriminator="type")]

@@ -1,0 +1,119 @@
+"""The whole configuration of one lumen-bridge process, section by section."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from lumen_bridge.config.fields import Duration, MatcherField, Model, OptionalSecret
+from lumen_bridge.config.receivers import EmailReceiver, Receiver, TicketReceiver, WebhookReceiver
+
+
+class ServerConfig(Model):
+    """Where ``serve`` listens and how much it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9095, ge=1, le=65535)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
+
+class AuthConfig(Model):
+    """Bearer tokens; unset or empty means no authentication (loopback only)."""
+
+    alert_token: OptionalSecret = None
+    admin_token: OptionalSecret = None
+
+
+class DatabaseConfig(Model):
+    """SQLAlchemy async URL, pool size (PostgreSQL only), SQLite's commit durability, and
+    where webhooks are decided (``process``: a writer process beside the HTTP one)."""
+
+    url: str = "sqlite+aiosqlite:///lumen-bridge.db"
+    pool_size: int = Field(default=10, ge=1)
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
+    writer: Literal["process", "thread"] = "process"
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, url: str) -> str:
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
+        return url
+
+
+class RouteConfig(Model):
+    """One route: Alertmanager matchers (all must match), a receiver, its windows."""
+
+    receiver: str
+    matchers: list[MatcherField] = Field(default_factory=list)
+    continue_: bool = Field(default=False, alias="continue")
+    dedup_window: Duration | None = None
+    reopen_window: Duration | None = None
+
+
+class DedupConfig(Model):
+    """The default dedup window; the reopen window defaults to it."""
+
+    window: Duration = timedelta(minutes=10)
+    reopen_window: Duration | None = None
+
+
+class SuppressionConfig(Model):
+    """``flag: true`` starts with the global suppression flag raised."""
+
+    flag: bool = False
+
+
+class RunbookConfig(Model):
+    """Runbook links: base URL plus an anchor per alert name."""
+
+    base_url: str = "https://runbook.local/lumen"
+    anchors: dict[str, str] = Field(default_factory=dict)
+
+
+class OutboxConfig(Model):
+    """Delivery retries: exponential backoff with jitter, capped."""
+
+    initial_backoff: Duration = timedelta(seconds=0.5)
+    max_backoff: Duration = timedelta(minutes=5)
+    max_attempts: int = Field(default=20, ge=1)
+    lease: Duration = timedelta(minutes=2)
+
+
+class LogConfig(Model):
+    """Log level and format (``auto``: JSON unless stdout is a terminal)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(Model):
+    """The whole configuration of one lumen-bridge process."""
+
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    dedup: DedupConfig = DedupConfig()
+    suppression: SuppressionConfig = SuppressionConfig()
+    runbook: RunbookConfig = RunbookConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    log: LogConfig = LogConfig()
+    receivers: list[Receiver] = Field(default_factory=list)
+    routes: list[RouteConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _routes_name_receivers(self) -> Settings:
+        names = [r.name for r in self.receivers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"receiver names must be unique: {', '.join(duplicates)}")
+        unknown = sorted({r.receiver for r in self.routes} - set(names))
+        if unknown:
+            raise ValueError(f"routes name unknown receivers: {', '.join(unknown)}")
+        return self
+
+    def receiver(self, name: str) -> EmailReceiver | TicketReceiver | WebhookReceiver:
+        """The receiver called ``name``."""
+        return next(r for r in self.receivers if r.name == name)

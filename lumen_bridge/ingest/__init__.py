@@ -1,0 +1,5 @@
+"""Ingest: webhooks committed in groups, in the writer process or in this one."""
+
+from lumen_bridge.ingest.ingest import BATCH_BYTES, Ingest, Unavailable
+
+__all__ = ["BATCH_BYTES", "Ingest", "Unavailable"]
