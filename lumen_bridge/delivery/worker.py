@@ -133,8 +133,9 @@ class OutboxWorker:
                 log.exception("outbox claim failed")
                 wait = ERROR_WAIT
             if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout: a cancel is never lost
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
 
     async def _claim_and_spawn(self) -> float:
         """Claim what fits, start delivering it; return how long to wait before looking again."""

@@ -153,5 +153,6 @@ class Replayer:
             except Exception:  # the database may be away for a while; keep watching
                 log.warning("silence replay failed; retrying", exc_info=True)
                 wait = RETRY_AFTER_ERROR.total_seconds()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: a cancel is never lost
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
