@@ -152,9 +152,8 @@ def make_client(aiohttp_client: Any, db_url: str, clock: FakeClock) -> AppFactor
 
     async def factory(*, deliver: bool = False, **env: str) -> TestClient[Any, Any]:
         server = TestServer(create_app(make_settings(db_url, **env), clock=clock, deliver=deliver))
-        # Two CI runs timed out in one test's teardown, waiting with a 60 s timer (the cause
-        # is not found yet). aiohttp's server shutdown waits that long for a handler still in
-        # progress, then as long again after cancelling it; here it waits 5 s at most.
+        # aiohttp's server shutdown waits 60 s for a handler still in progress, then as long
+        # again after cancelling it; here it waits 5 s at most.
         await server.start_server(shutdown_timeout=SERVER_SHUTDOWN_TIMEOUT)
         client: TestClient[Any, Any] = await aiohttp_client(server)
         return client
