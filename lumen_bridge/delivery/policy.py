@@ -45,7 +45,8 @@ class RetryPolicy:
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Seconds before retry number ``attempt`` (1 = the first retry)."""
         cap = self.config.max_backoff.total_seconds()
-        base = min(cap, self.config.initial_backoff.total_seconds() * 2 ** (attempt - 1))
+        doublings = min(attempt - 1, 64)  # past the cap long before; 2.0**1024 overflows
+        base = min(cap, self.config.initial_backoff.total_seconds() * 2.0**doublings)
         delay: float = base / 2 + self.jitter() * base / 2
         if retry_after is not None:
             delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
