@@ -243,9 +243,7 @@ async def test_a_backlog_larger_than_the_slots_drains_each_row_once(
 
     monkeypatch.setattr(outbox, "claim", counted)
     receiver = Slow()
-    w = OutboxWorker(
-        client.app[RUNNER], {"backlog": receiver}, settings.outbox, Metrics(), clock
-    )
+    w = OutboxWorker(client.app[RUNNER], {"backlog": receiver}, settings.outbox, Metrics(), clock)
     w.start()
     try:
         await eventually(lambda: _all_delivered(client, backlog))

@@ -29,9 +29,7 @@ async def test_sqlite_synchronous_is_applied(tmp_path: Path, setting: str, pragm
     )
     runner = open_runner(config)
     try:
-        value = await runner.write(
-            lambda c: c.exec_driver_sql("PRAGMA synchronous").scalar_one()
-        )
+        value = await runner.write(lambda c: c.exec_driver_sql("PRAGMA synchronous").scalar_one())
     finally:
         await runner.close()
     assert value == pragma
