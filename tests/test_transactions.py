@@ -77,6 +77,24 @@ async def test_a_transaction_gives_up_on_a_lock_held_too_long(
         await runner.close()
 
 
+async def test_a_sqlite_read_does_not_wait_for_the_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    runner = open_runner(DatabaseConfig(url=f"sqlite+aiosqlite:///{path}"))
+    try:
+        await runner.write(lambda c: c.exec_driver_sql("CREATE TABLE t (x int)"))
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # the writer process, in the middle of a batch
+        other.execute("INSERT INTO t VALUES (1)")
+        try:  # a read that waited for the lock would fail after BUSY_TIMEOUT_MS
+            rows = await runner.read(lambda c: c.exec_driver_sql("SELECT count(*) FROM t").one())
+        finally:
+            other.execute("COMMIT")
+            other.close()
+    finally:
+        await runner.close()
+    assert tuple(rows) == (0,)  # the writer's uncommitted row is not seen
+
+
 def test_sqlite_synchronous_rejects_other_values() -> None:
     with pytest.raises(ValueError, match="sqlite_synchronous"):
         DatabaseConfig.model_validate({"sqlite_synchronous": "off"})
