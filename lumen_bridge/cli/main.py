@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lumen_bridge import __version__
-from lumen_bridge.cli import emit_metrics, server, silence
+from lumen_bridge.cli import admin, emit_metrics, serve, silence
 
 __all__ = ["build_parser", "main"]
 
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         return p
 
-    serve = with_config(
+    serve_parser = with_config(
         sub.add_parser(
             "serve",
             help="run the webhook receiver (applies database migrations first)",
@@ -55,21 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
             "/metrics.",
         )
     )
-    serve.add_argument("--host", help="address to bind (default from the config: 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to bind (default from the config: 9095)")
-    serve.add_argument(
+    serve_parser.add_argument("--host", help="address to bind (default from the config: 127.0.0.1)")
+    serve_parser.add_argument(
+        "--port", type=int, help="port to bind (default from the config: 9095)"
+    )
+    serve_parser.add_argument(
         "--insecure",
         action="store_true",
         help="allow a non-loopback address while LUMEN_ALERT_TOKEN or LUMEN_ADMIN_TOKEN is unset",
     )
-    serve.set_defaults(func=server.serve)
+    serve_parser.set_defaults(func=serve.serve)
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = with_config(
         db_sub.add_parser("upgrade", help="apply the schema migrations up to this version's head")
     )
-    upgrade.set_defaults(func=server.db_upgrade)
+    upgrade.set_defaults(func=admin.db_upgrade)
 
     check = with_config(
         sub.add_parser(
@@ -77,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="validate the configuration; print every error as 'location: message'",
         )
     )
-    check.set_defaults(func=server.check_config)
+    check.set_defaults(func=admin.check_config)
 
     emit = sub.add_parser(
         "emit-metrics",

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lumen_bridge.config.fields import Duration, MatcherField, Model, OptionalSecret
+from lumen_bridge.config.fields import Duration, MatcherField, Model, OptionalSecret, OptionalStr
 from lumen_bridge.config.receivers import EmailReceiver, Receiver, TicketReceiver, WebhookReceiver
 
 
@@ -20,10 +20,15 @@ class ServerConfig(Model):
 
 
 class AuthConfig(Model):
-    """Bearer tokens; unset or empty means no authentication (loopback only)."""
+    """Bearer tokens; unset or empty means no authentication (loopback only). Optionally, a
+    webhook body must also carry an HMAC-SHA256 signature made with a secret from a file."""
 
     alert_token: OptionalSecret = None
     admin_token: OptionalSecret = None
+    webhook_hmac_secret_file: OptionalStr = None
+    """A file whose content (stripped) is the secret; unset: bodies are not signed."""
+    webhook_hmac_header: str = "X-Lumen-Signature"
+    """The header that carries the signature: hex, optionally prefixed ``sha256=``."""
 
 
 class DatabaseConfig(Model):
@@ -82,6 +87,16 @@ class OutboxConfig(Model):
     lease: Duration = timedelta(minutes=2)
 
 
+class RetentionConfig(Model):
+    """How long finished things are kept: resolved incidents with their events, and delivered
+    or dead outbox rows with their attempts, are pruned in the background once older than
+    ``max_age``, ``batch`` rows per transaction, every ``interval``."""
+
+    max_age: Duration = timedelta(days=30)
+    batch: int = Field(default=500, ge=1, le=10_000)
+    interval: Duration = timedelta(minutes=5)
+
+
 class LogConfig(Model):
     """Log level and format (``auto``: JSON unless stdout is a terminal)."""
 
@@ -99,6 +114,7 @@ class Settings(Model):
     suppression: SuppressionConfig = SuppressionConfig()
     runbook: RunbookConfig = RunbookConfig()
     outbox: OutboxConfig = OutboxConfig()
+    retention: RetentionConfig = RetentionConfig()
     log: LogConfig = LogConfig()
     receivers: list[Receiver] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
