@@ -127,7 +127,7 @@ def test_add_list_expire_against_a_running_bridge(tmp_path: Path, cli: Cli) -> N
         assert code == 1
         assert err.strip().startswith("lumen-bridge: not a valid silence (duration: invalid")
         code, _, err = cli("expire", "nope", url=url)
-        assert (code, err.strip()) == (1, "lumen-bridge: no silence nope")
+        assert (code, err.strip()) == (1, "lumen-bridge: no silence id starts with 'nope'")
 
 
 @pytest.mark.parametrize(
@@ -143,3 +143,45 @@ def test_clear_one_line_errors(cli: Cli, args: tuple[str, ...], code: int, messa
     assert result[0] == code
     assert result[2].startswith(message), result[2]
     assert len(result[2].strip().splitlines()) == 1
+
+
+def test_query_filters_like_amtool_and_expire_takes_a_unique_prefix(
+    tmp_path: Path, cli: Cli
+) -> None:
+    with bridge(tmp_path) as url:
+        code, foo, err = cli("add", "alertname=Foo", "env=prod", "--comment=a", url=url)
+        assert code == 0, err
+        code, bar, err = cli("add", "alertname=Bar", "--comment=b", url=url)
+        assert code == 0, err
+        foo, bar = foo.strip(), bar.strip()
+
+        code, out, _ = cli("query", "alertname=Foo", "-q", url=url)
+        assert (code, out.split()) == (0, [foo])
+        code, out, _ = cli("query", "-o", "json", url=url)
+        assert {s["id"] for s in json.loads(out)} == {foo, bar}
+        code, out, _ = cli("query", "alertname=Nope", url=url)
+        assert (code, out) == (0, "")
+
+        prefix = next(  # the shortest start of foo's id that bar's does not share
+            foo[:n] for n in range(1, 37) if not bar.startswith(foo[:n])
+        )
+        code, out, err = cli("expire", prefix, url=url)
+        assert code == 0, err
+        assert out.startswith(f"{foo} expired at")
+        code, out, _ = cli("query", "--expired", "-q", url=url)
+        assert out.split() == [foo]
+
+        code, _, err = cli("expire", "zzz", url=url)
+        assert code == 1
+        assert "no silence id starts with 'zzz'" in err
+        by_first: dict[str, list[str]] = {}
+        for silence_id in (foo, bar):
+            by_first.setdefault(silence_id[0], []).append(silence_id)
+        while all(len(ids) < 2 for ids in by_first.values()):  # 17 ids at most: 16 hex digits
+            code, out, err = cli("add", "alertname=More", "--comment=c", url=url)
+            assert code == 0, err
+            by_first.setdefault(out[0], []).append(out.strip())
+        first, ids = next((k, v) for k, v in by_first.items() if len(v) == 2)
+        code, _, err = cli("expire", first, url=url)
+        assert code == 1
+        assert f"'{first}' is the start of 2 silence ids: {', '.join(sorted(ids))}" in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lumen_bridge.api import health, incidents, openapi, silences, webhook
+from lumen_bridge.api import alertmanager_v2, health, incidents, openapi, silences, webhook
 
 __all__ = ["add_routes"]
 
@@ -23,3 +23,10 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/readyz", health.readyz)
     router.add_get("/metrics", health.metrics)
     router.add_get("/openapi.json", openapi.serve)
+    # Alertmanager's API v2, the part silence tools use (amtool, Grafana)
+    router.add_get("/api/v2/silences", alertmanager_v2.list_silences)
+    router.add_post("/api/v2/silences", alertmanager_v2.post_silence)
+    router.add_get("/api/v2/silence/{id}", alertmanager_v2.get_silence)
+    router.add_delete("/api/v2/silence/{id}", alertmanager_v2.delete_silence)
+    router.add_get("/api/v2/status", alertmanager_v2.status)
+    router.add_get("/api/v2/alerts", alertmanager_v2.list_alerts)

@@ -1,4 +1,4 @@
-"""``lumen-bridge silence add|list|expire``: a client of the silence API, in amtool's style.
+"""``lumen-bridge silence add|list|query|expire``: a client of the silence API, in amtool's style.
 
 It talks to ``LUMEN_BRIDGE_URL`` (default ``http://127.0.0.1:9095``) with
 ``LUMEN_ADMIN_TOKEN`` as the bearer token. Every failure is one line on stderr and a
@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import sys
+import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -35,7 +37,9 @@ examples:
   lumen-bridge silence add alertname=LumenStageFailed --duration 2h --comment "planned maintenance"
   lumen-bridge silence list
   lumen-bridge silence list --expired
-  lumen-bridge silence expire 3f1c2a...
+  lumen-bridge silence query alertname=LumenStageFailed      # silences naming that alert
+  lumen-bridge silence query -q | xargs lumen-bridge silence expire
+  lumen-bridge silence expire 3f1c2a                         # a unique prefix of the id
 
 environment: LUMEN_BRIDGE_URL (default http://127.0.0.1:9095), LUMEN_ADMIN_TOKEN.
 """
@@ -155,8 +159,45 @@ async def _list(args: argparse.Namespace) -> None:
         print("no expired silences" if args.expired else "no active or pending silences")
 
 
+async def _query(args: argparse.Namespace) -> None:
+    try:
+        filters = [str(parse_matcher(text)) for text in args.matchers]
+    except MatcherError as exc:
+        raise CliError(str(exc), code=2) from exc
+    query = "&".join(f"filter={quote(f, safe='')}" for f in filters)
+    answer = await _call("GET", f"/api/v2/silences?{query}" if query else "/api/v2/silences")
+    if not isinstance(answer, list):
+        raise CliError(f"unexpected answer from {_base_url()}: not a list of silences")
+    found = [_silence(item) for item in answer]
+    wanted = ("expired",) if args.expired else ("active", "pending")
+    chosen = [s for s in found if s.status.state in wanted]
+    if args.output == "json":
+        print(json.dumps([s.model_dump(mode="json", by_alias=True) for s in chosen]))
+    elif args.quiet:
+        for s in chosen:
+            print(s.id)
+    elif chosen:
+        print(_table(chosen))
+
+
+async def _full_id(prefix: str) -> str:
+    """The id of the one silence whose id starts with ``prefix`` (a whole id as it is)."""
+    try:
+        return str(uuid.UUID(prefix))
+    except ValueError:
+        pass
+    answer = await _call("GET", "/api/v2/silences")
+    ids = sorted({item["id"] for item in answer if str(item.get("id", "")).startswith(prefix)})
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        raise CliError(f"no silence id starts with {prefix!r}")
+    raise CliError(f"{prefix!r} is the start of {len(ids)} silence ids: {', '.join(ids)}")
+
+
 async def _expire(args: argparse.Namespace) -> None:
-    for silence_id in args.ids:
+    for prefix in args.ids:
+        silence_id = await _full_id(prefix)
         expired = _silence(await _call("DELETE", f"/silence/{quote(silence_id, safe='')}"))
         print(f"{expired.id} expired at {_time(expired.ends_at)}")
 
@@ -204,6 +245,18 @@ def register(subcommands: Any) -> None:
     listing.add_argument("--expired", action="store_true", help="list expired silences instead")
     listing.set_defaults(func=_run, silence_action=_list)
 
+    query = actions.add_parser(
+        "query",
+        help="silences whose matchers satisfy the given ones (as amtool silence query)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    query.add_argument("matchers", nargs="*", metavar="MATCHER", help="e.g. alertname=Foo")
+    query.add_argument("--expired", action="store_true", help="expired silences instead")
+    query.add_argument("-q", "--quiet", action="store_true", help="only the ids, one a line")
+    query.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    query.set_defaults(func=_run, silence_action=_query)
+
     expire = actions.add_parser("expire", help="end silences now (what they held back is sent)")
-    expire.add_argument("ids", nargs="+", metavar="ID")
+    expire.add_argument("ids", nargs="+", metavar="ID", help="an id, or a unique start of one")
     expire.set_defaults(func=_run, silence_action=_expire)

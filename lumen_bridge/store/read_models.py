@@ -22,7 +22,14 @@ from lumen_bridge.store.models import (
     OutboxStatus,
 )
 
-__all__ = ["Stats", "Timeline", "incident_timeline", "list_incidents", "stats"]
+__all__ = [
+    "Stats",
+    "Timeline",
+    "firing_incidents",
+    "incident_timeline",
+    "list_incidents",
+    "stats",
+]
 
 
 def list_incidents(
@@ -42,6 +49,15 @@ def list_incidents(
     if alertname is not None:
         statement = statement.where(Incident.alertname == alertname)
     return connection.execute(statement.limit(limit)).all()
+
+
+def firing_incidents(connection: Connection) -> Sequence[Row[Any]]:
+    """Every current incident that is firing, oldest first."""
+    return connection.execute(
+        select(Incident)
+        .where(Incident.is_current, Incident.status == IncidentStatus.FIRING)
+        .order_by(Incident.starts_at, Incident.id)
+    ).all()
 
 
 @dataclass(frozen=True, slots=True)

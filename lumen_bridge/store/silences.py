@@ -24,6 +24,7 @@ __all__ = [
     "SilenceRecord",
     "active_matchers",
     "add",
+    "change",
     "claim_ended",
     "expire",
     "get",
@@ -136,6 +137,34 @@ def expire(connection: Connection, silence_id: str, now: datetime) -> SilenceRec
         .values(starts_at=starts_at, ends_at=ends_at, updated_at=now)
     )
     return dataclasses.replace(silence, starts_at=starts_at, ends_at=ends_at, updated_at=now)
+
+
+def change(
+    connection: Connection,
+    silence_id: str,
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    created_by: str,
+    comment: str,
+    now: datetime,
+) -> SilenceRecord:
+    """Change a silence's times, author and comment in place (it must exist)."""
+    connection.execute(
+        update(Silence)
+        .where(Silence.id == silence_id)
+        .values(
+            starts_at=starts_at,
+            ends_at=ends_at,
+            created_by=created_by,
+            comment=comment,
+            updated_at=now,
+            replayed_at=None,
+        )
+    )
+    found = get(connection, silence_id)
+    assert found is not None
+    return found
 
 
 def claim_ended(connection: Connection, now: datetime) -> list[str]:

@@ -1,0 +1,138 @@
+"""Creating, updating and expiring a silence: what every silence API does the same way.
+
+``/silence`` and Alertmanager's ``/api/v2/silences`` share one store and one semantics:
+these functions write the silence, log who did what, and wake the replayer, which notifies
+what a silence held back once it ends (:mod:`lumen_bridge.pipeline.replay`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import structlog
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+
+from lumen_bridge.api.errors import ApiError
+from lumen_bridge.api.keys import REPLAYER, RUNNER
+from lumen_bridge.api.silence_schemas import (
+    GettableSilence,
+    PostableSilence,
+    SilenceMatcher,
+    SilenceStatus,
+    describe,
+)
+from lumen_bridge.domain.silences import state_at
+from lumen_bridge.store import silences
+from lumen_bridge.store.silences import SilenceRecord
+
+__all__ = ["create", "expire", "replace", "silence_id", "view"]
+
+log = structlog.get_logger("lumen_bridge.silences")
+
+
+def view(silence: SilenceRecord, now: datetime) -> GettableSilence:
+    """``silence`` as the APIs return it, with its state at ``now``."""
+    return GettableSilence(
+        id=silence.id,
+        status=SilenceStatus(state=state_at(silence.starts_at, silence.ends_at, now).value),
+        matchers=[SilenceMatcher.model_validate(m) for m in silence.matchers],
+        starts_at=silence.starts_at,
+        ends_at=silence.ends_at,
+        updated_at=silence.updated_at,
+        created_by=silence.created_by,
+        comment=silence.comment,
+    )
+
+
+def silence_id(request: web.Request) -> str:
+    """The ``{id}`` of the path in its canonical form (404 when it cannot be an id)."""
+    raw = request.match_info["id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ApiError(404, f"no silence {raw}") from None
+
+
+def _logged(event: str, silence: SilenceRecord) -> None:
+    log.info(
+        event,
+        silence_id=silence.id,
+        created_by=silence.created_by,
+        matchers=describe([SilenceMatcher.model_validate(m) for m in silence.matchers]),
+        starts_at=silence.starts_at.isoformat(),
+        ends_at=silence.ends_at.isoformat(),
+    )
+
+
+async def create(
+    app: web.Application,
+    spec: PostableSilence,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+) -> SilenceRecord:
+    """Store a new silence from ``spec``, in force from ``starts_at`` until ``ends_at``."""
+    silence = await app[RUNNER].write(
+        lambda connection: silences.add(
+            connection,
+            matchers=[m.model_dump(by_alias=True) for m in spec.matchers],
+            starts_at=starts_at,
+            ends_at=ends_at,
+            created_by=spec.created_by,
+            comment=spec.comment,
+            now=now,
+        )
+    )
+    _logged("silence created", silence)
+    app[REPLAYER].wake()
+    return silence
+
+
+async def expire(app: web.Application, silence_id: str, now: datetime) -> SilenceRecord | None:
+    """End a silence now, then notify what it held back (None when there is no such silence)."""
+    silence = await app[RUNNER].write(
+        lambda connection: silences.expire(connection, silence_id, now)
+    )
+    if silence is None:
+        return None
+    _logged("silence expired", silence)
+    replayer = app[REPLAYER]
+    try:
+        await replayer.replay_expired(now)
+    except SQLAlchemyError as exc:  # the silence has ended; the watcher replays it later
+        log.warning("replay after expiry failed; the watcher retries", error=type(exc).__name__)
+        replayer.wake()
+    return silence
+
+
+async def replace(
+    app: web.Application,
+    old: SilenceRecord,
+    spec: PostableSilence,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+) -> SilenceRecord:
+    """Alertmanager's update: the same matchers on a silence still in force change it in
+    place (its times, comment and author); otherwise the old one expires and a new one is
+    made."""
+    same = [m.model_dump(by_alias=True) for m in spec.matchers] == old.matchers
+    if same and old.ends_at > now:
+        silence = await app[RUNNER].write(
+            lambda connection: silences.change(
+                connection,
+                old.id,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                created_by=spec.created_by,
+                comment=spec.comment,
+                now=now,
+            )
+        )
+        _logged("silence updated", silence)
+        app[REPLAYER].wake()
+        return silence
+    await expire(app, old.id, now)
+    return await create(app, spec, starts_at, ends_at, now)
