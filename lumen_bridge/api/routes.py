@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lumen_bridge.api import alertmanager_v2, health, incidents, openapi, silences, webhook
+from lumen_bridge.api import (
+    alertmanager_v2,
+    explain,
+    health,
+    incidents,
+    openapi,
+    silences,
+    webhook,
+)
 
 __all__ = ["add_routes"]
 
@@ -17,6 +25,7 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/silence", silences.list_silences)
     router.add_get("/silence/{id}", silences.get_silence)
     router.add_delete("/silence/{id}", silences.expire)
+    router.add_post("/explain", explain.explain_webhook)
     router.add_get("/incidents", incidents.list_incidents)
     router.add_get("/incidents/{id}", incidents.get_incident)
     router.add_get("/healthz", health.healthz)

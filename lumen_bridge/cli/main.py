@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lumen_bridge import __version__
-from lumen_bridge.cli import admin, emit_metrics, serve, silence
+from lumen_bridge.cli import admin, emit_metrics, explain, serve, silence
 
 __all__ = ["build_parser", "main"]
 
@@ -20,6 +20,7 @@ examples:
   lumen-bridge check-config --config /etc/lumen-bridge.yaml
   lumen-bridge emit-metrics --stage build=ok:42 --stage pdf=fail --integrity ok
   lumen-bridge silence add alertname=LumenStageFailed --duration 2h --comment "maintenance"
+  lumen-bridge explain alert.json                  # what the bridge would do with it, and why
 
 The configuration is --config, else config/lumen-bridge.yaml when present,
 else the built-in default; both read the LUMEN_* and SMTP_* variables.
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     emit.set_defaults(func=emit_metrics.run)
 
     silence.register(sub)
+    explain.register(sub)
     return parser
 
 

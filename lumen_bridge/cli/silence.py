@@ -1,32 +1,26 @@
 """``lumen-bridge silence add|list|query|expire``: a client of the silence API, in amtool's style.
 
-It talks to ``LUMEN_BRIDGE_URL`` (default ``http://127.0.0.1:9095``) with
-``LUMEN_ADMIN_TOKEN`` as the bearer token. Every failure is one line on stderr and a
-non-zero exit: 2 for a bad command line (a matcher that does not parse), 1 for what
-the bridge said or could not say (unreachable, 401, validation errors).
+It talks to the bridge as :mod:`lumen_bridge.cli.client` says. Every failure is one line on
+stderr and a non-zero exit: 2 for a bad command line (a matcher that does not parse), 1 for
+what the bridge said or could not say (unreachable, 401, validation errors).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
-import os
 import sys
 import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 from pydantic import ValidationError
 
 from lumen_bridge.api.silence_schemas import GettableSilence, SilenceMatcher, describe
+from lumen_bridge.cli.client import CliError, base_url, call, run
 from lumen_bridge.domain.matchers import MatcherError, parse_matcher
-
-DEFAULT_URL = "http://127.0.0.1:9095"
-TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 EPILOG = """\
 matchers (amtool syntax, all must match):
@@ -45,61 +39,11 @@ environment: LUMEN_BRIDGE_URL (default http://127.0.0.1:9095), LUMEN_ADMIN_TOKEN
 """
 
 
-class CliError(Exception):
-    """A failure to report as one line; ``code`` is the exit status."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _base_url() -> str:
-    return (os.environ.get("LUMEN_BRIDGE_URL") or DEFAULT_URL).rstrip("/")
-
-
-def _headers() -> dict[str, str]:
-    token = os.environ.get("LUMEN_ADMIN_TOKEN", "")
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-def _problem(status: int, body: Any) -> str:
-    if status == 401:
-        return "the bridge refused the admin token (401): set LUMEN_ADMIN_TOKEN to its value"
-    if not isinstance(body, dict) or "error" not in body:
-        return f"the bridge answered HTTP {status}"
-    details = body.get("details") or []
-    where = "; ".join(
-        f"{'.'.join(str(p) for p in d.get('loc', [])) or 'body'}: "
-        f"{str(d.get('msg')).removeprefix('Value error, ')}"
-        for d in details
-    )
-    return f"{body['error']}" + (f" ({where})" if where else "")
-
-
-async def _call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    url = f"{_base_url()}{path}"
-    try:
-        async with (
-            aiohttp.ClientSession(headers=_headers(), timeout=TIMEOUT) as http,
-            http.request(method, url, json=body) as response,
-        ):
-            try:
-                answer = await response.json(content_type=None)
-            except ValueError:
-                answer = None
-            if response.status >= 400:
-                raise CliError(_problem(response.status, answer))
-            return answer
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        reason = str(exc) or type(exc).__name__
-        raise CliError(f"cannot reach the bridge at {_base_url()}: {reason}") from exc
-
-
 def _silence(data: Any) -> GettableSilence:
     try:
         return GettableSilence.model_validate(data)
     except ValidationError as exc:
-        raise CliError(f"unexpected answer from {_base_url()}: not a silence") from exc
+        raise CliError(f"unexpected answer from {base_url()}: not a silence") from exc
 
 
 async def _add(args: argparse.Namespace) -> None:
@@ -113,7 +57,7 @@ async def _add(args: argparse.Namespace) -> None:
         "createdBy": args.author,
         "comment": args.comment,
     }
-    created = _silence(await _call("POST", "/silence", body))
+    created = _silence(await call("POST", "/silence", body))
     if not matchers:
         print(
             f"global suppression flag raised until {_time(created.ends_at)}: "
@@ -149,9 +93,9 @@ def _table(silences: list[GettableSilence]) -> str:
 
 
 async def _list(args: argparse.Namespace) -> None:
-    answer = await _call("GET", "/silence?state=expired" if args.expired else "/silence")
+    answer = await call("GET", "/silence?state=expired" if args.expired else "/silence")
     if not isinstance(answer, list):
-        raise CliError(f"unexpected answer from {_base_url()}: not a list of silences")
+        raise CliError(f"unexpected answer from {base_url()}: not a list of silences")
     silences = [_silence(item) for item in answer]
     if silences:
         print(_table(silences))
@@ -165,9 +109,9 @@ async def _query(args: argparse.Namespace) -> None:
     except MatcherError as exc:
         raise CliError(str(exc), code=2) from exc
     query = "&".join(f"filter={quote(f, safe='')}" for f in filters)
-    answer = await _call("GET", f"/api/v2/silences?{query}" if query else "/api/v2/silences")
+    answer = await call("GET", f"/api/v2/silences?{query}" if query else "/api/v2/silences")
     if not isinstance(answer, list):
-        raise CliError(f"unexpected answer from {_base_url()}: not a list of silences")
+        raise CliError(f"unexpected answer from {base_url()}: not a list of silences")
     found = [_silence(item) for item in answer]
     wanted = ("expired",) if args.expired else ("active", "pending")
     chosen = [s for s in found if s.status.state in wanted]
@@ -186,8 +130,8 @@ async def _full_id(prefix: str) -> str:
         return str(uuid.UUID(prefix))
     except ValueError:
         pass
-    answer = await _call("GET", "/api/v2/silences")
-    ids = sorted({item["id"] for item in answer if str(item.get("id", "")).startswith(prefix)})
+    answer = await call("GET", "/api/v2/silences")
+    ids = sorted({str(item["id"]) for item in answer if str(item.get("id", "")).startswith(prefix)})
     if len(ids) == 1:
         return ids[0]
     if not ids:
@@ -198,17 +142,8 @@ async def _full_id(prefix: str) -> str:
 async def _expire(args: argparse.Namespace) -> None:
     for prefix in args.ids:
         silence_id = await _full_id(prefix)
-        expired = _silence(await _call("DELETE", f"/silence/{quote(silence_id, safe='')}"))
+        expired = _silence(await call("DELETE", f"/silence/{quote(silence_id, safe='')}"))
         print(f"{expired.id} expired at {_time(expired.ends_at)}")
-
-
-def _run(args: argparse.Namespace) -> int:
-    try:
-        asyncio.run(args.silence_action(args))
-    except CliError as exc:
-        print(f"lumen-bridge: {exc}", file=sys.stderr)
-        return exc.code
-    return 0
 
 
 def _default_author() -> str:
@@ -239,11 +174,11 @@ def register(subcommands: Any) -> None:
     add.add_argument("--duration", default="1h", help="how long, e.g. 30m, 2h, 1d (default 1h)")
     add.add_argument("--comment", default="", help="why (shown in `silence list`)")
     add.add_argument("--author", default=_default_author(), help="who (default: the current user)")
-    add.set_defaults(func=_run, silence_action=_add)
+    add.set_defaults(func=run, action=_add)
 
     listing = actions.add_parser("list", help="active and pending silences, as a table")
     listing.add_argument("--expired", action="store_true", help="list expired silences instead")
-    listing.set_defaults(func=_run, silence_action=_list)
+    listing.set_defaults(func=run, action=_list)
 
     query = actions.add_parser(
         "query",
@@ -255,8 +190,8 @@ def register(subcommands: Any) -> None:
     query.add_argument("--expired", action="store_true", help="expired silences instead")
     query.add_argument("-q", "--quiet", action="store_true", help="only the ids, one a line")
     query.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    query.set_defaults(func=_run, silence_action=_query)
+    query.set_defaults(func=run, action=_query)
 
     expire = actions.add_parser("expire", help="end silences now (what they held back is sent)")
     expire.add_argument("ids", nargs="+", metavar="ID", help="an id, or a unique start of one")
-    expire.set_defaults(func=_run, silence_action=_expire)
+    expire.set_defaults(func=run, action=_expire)

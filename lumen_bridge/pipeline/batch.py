@@ -21,6 +21,7 @@ from lumen_bridge.domain.alertmanager import Alert, Rejected, WebhookPayload
 from lumen_bridge.domain.dedup import Action, Decision
 from lumen_bridge.domain.suppression import Suppression
 from lumen_bridge.store.incidents import IncidentRecord, Key
+from lumen_bridge.store.sql.append import NewNotification
 
 __all__ = [
     "Answer",
@@ -147,3 +148,5 @@ class Batch:
     """Incidents the batch changed or created (by ``id()``), to be saved."""
     queued: list[list[Queued]] = field(default_factory=list)
     """The notifications decided, by webhook (a page lists one webhook's alerts)."""
+    notifications: list[NewNotification] = field(default_factory=list)
+    """The outbox rows they make (the save stage builds them, once the incidents have ids)."""

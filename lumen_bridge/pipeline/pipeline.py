@@ -34,7 +34,7 @@ from lumen_bridge.pipeline.save import SaveStage
 from lumen_bridge.pipeline.suppress import SuppressStage
 from lumen_bridge.store.runner import Runner
 
-__all__ = ["Pipeline", "Stage"]
+__all__ = ["Pipeline", "Stage", "summaries"]
 
 
 class Stage(Protocol):
@@ -84,8 +84,8 @@ class Pipeline:
         ]
 
         def decide(connection: Connection) -> list[Answer]:
-            summaries = iter(self.process(connection, received) if received else [])
-            return [p if isinstance(p, Rejected) else next(summaries) for p in parsed]
+            decided = iter(self.process(connection, received) if received else [])
+            return [p if isinstance(p, Rejected) else next(decided) for p in parsed]
 
         return decide
 
@@ -94,30 +94,35 @@ class Pipeline:
         batch = Batch(connection, received, queued=[[] for _ in received])
         self.route(batch)
         self.lock(batch)
-        for case in batch.cases:  # in order: a later twin sees what an earlier one did
+        self.decide(batch)
+        self.save(batch)
+        return summaries(batch)
+
+    def decide(self, batch: Batch) -> None:
+        """Run the deciding stages over every case, in order: a later twin in the batch sees
+        what an earlier one did."""
+        for case in batch.cases:
             for stage in self.stages:
                 stage(batch, case)
                 if case.outcome is not None:
                     break
-        self.save(batch)
-        return _summaries(batch)
 
 
-def _summaries(batch: Batch) -> list[Summary]:
+def summaries(batch: Batch) -> list[Summary]:
     """Each webhook's answer: its alerts by status, its cases by outcome."""
-    summaries = []
+    answers = []
     for payload, _ in batch.received:
         summary = Summary(alerts=len(payload.alerts))
         for alert in payload.alerts:
             summary.statuses[alert.status] = summary.statuses.get(alert.status, 0) + 1
-        summaries.append(summary)
+        answers.append(summary)
     for index, _, _ in batch.unrouted:
-        summaries[index].outcomes[Outcome.IGNORED] += 1
+        answers[index].outcomes[Outcome.IGNORED] += 1
     for case in batch.cases:
         assert case.outcome is not None  # every stage has run: every case is closed
-        summary = summaries[case.webhook]
+        summary = answers[case.webhook]
         summary.outcomes[case.outcome] += 1
         if case.suppressed_by is not None:
             by = summary.suppressed_by
             by[case.suppressed_by] = by.get(case.suppressed_by, 0) + 1
-    return summaries
+    return answers

@@ -23,6 +23,26 @@ class Router:
             (config, _resolved(config, settings)) for config in settings.routes
         ]
 
+    def trace(self, labels: Mapping[str, str]) -> list[dict[str, object]]:
+        """Why ``labels`` take the routes they take: each route tried, in order, whether it
+        matched (or the first matcher that did not) and whether the search went on."""
+        tried: list[dict[str, object]] = []
+        for index, (config, route) in enumerate(self._routes):
+            failed = next((m for m in config.matchers if not m.matches(labels)), None)
+            tried.append(
+                {
+                    "route": index,
+                    "receiver": route.receiver.name,
+                    "matchers": [str(m) for m in config.matchers],
+                    "matched": failed is None,
+                    "failed_matcher": None if failed is None else str(failed),
+                    "continue": config.continue_,
+                }
+            )
+            if failed is None and not config.continue_:
+                break
+        return tried
+
     def route(self, labels: Mapping[str, str]) -> Sequence[Route]:
         """The routes ``labels`` take, each receiver at most once."""
         chosen: list[Route] = []

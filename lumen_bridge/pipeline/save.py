@@ -27,17 +27,18 @@ class SaveStage:
     def __call__(self, batch: Batch) -> None:
         """Save everything the earlier stages decided."""
         incidents.save(batch.connection, batch.touched.values())
+        batch.notifications = [
+            notification
+            for (_, now), queued in zip(batch.received, batch.queued, strict=True)
+            for notification in build_notifications(queued, now)
+        ]
         append(
             batch.connection,
             [
                 *(_unrouted(alert, now) for _, alert, now in batch.unrouted),
                 *(_event(case) for case in batch.cases),
             ],
-            [
-                notification
-                for (_, now), queued in zip(batch.received, batch.queued, strict=True)
-                for notification in build_notifications(queued, now)
-            ],
+            batch.notifications,
         )
 
 
