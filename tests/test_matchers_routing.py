@@ -22,7 +22,7 @@ def test_continue_and_per_route_windows(tmp_path: Path) -> None:
     config.write_text(
         "receivers:\n"
         "  - {name: a, type: webhook, url: 'http://127.0.0.1:1/a'}\n"
-        "  - {name: b, type: webhook}\n"
+        "  - {name: b, type: webhook, optional: true}\n"
         "routes:\n"
         "  - {matchers: ['team=~\"db|web\"'], receiver: a, continue: true, dedup_window: 1h}\n"
         "  - {matchers: ['team=db'], receiver: b}\n"

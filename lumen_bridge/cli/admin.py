@@ -8,8 +8,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from lumen_bridge.cli.settings import read_settings, safe_url
-from lumen_bridge.config import resolve_config_path
+from lumen_bridge.cli.settings import config_source, read_settings, safe_url
 
 __all__ = ["check_config", "db_upgrade"]
 
@@ -30,10 +29,10 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    """Validate the configuration and show what it sets up; the exit code."""
+    """Validate the configuration and show what it sets up; the exit code (an invalid one
+    exits 2 with every error, see :func:`read_settings`)."""
     settings = read_settings(args, templates=True)
-    source = resolve_config_path(args.config) or "built-in default"
-    print(f"configuration OK ({source})")
+    print(f"configuration OK ({config_source(args)})")
     print(f"  listen    {settings.server.host}:{settings.server.port}")
     print(f"  database  {safe_url(settings.database.url)}")
     for receiver in settings.receivers:

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = with_config(
         sub.add_parser(
             "check-config",
-            help="validate the configuration; print every error as 'location: message'",
+            help="validate the configuration; print every error as 'file:line: key.path: message'",
         )
     )
     check.set_defaults(func=admin.check_config)

@@ -1,7 +1,8 @@
 """The configuration: a YAML file with ``${VAR}`` expansion, validated by pydantic models."""
 
+from lumen_bridge.config.document import expand_env
 from lumen_bridge.config.fields import Duration, parse_duration
-from lumen_bridge.config.load import ConfigError, expand_env, load_settings, resolve_config_path
+from lumen_bridge.config.load import BUILT_IN, ConfigError, load_settings, resolve_config_path
 from lumen_bridge.config.receivers import (
     EmailReceiver,
     Receiver,
@@ -24,6 +25,7 @@ from lumen_bridge.config.settings import (
 )
 
 __all__ = [
+    "BUILT_IN",
     "AuthConfig",
     "ConfigError",
     "DatabaseConfig",

@@ -6,13 +6,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from lumen_bridge.config.fields import (
     Duration,
     Model,
+    OptionalHttpUrl,
     OptionalSecret,
     OptionalStr,
+    Recipient,
+    Sender,
     blank_to_none,
     split_addresses,
 )
@@ -49,11 +52,19 @@ class EmailReceiver(Model):
 
     name: str
     type: Literal["email"]
-    to: Annotated[list[str], BeforeValidator(split_addresses)]
-    from_: str = Field(alias="from")
+    to: Annotated[list[Recipient], BeforeValidator(split_addresses)]
+    """Bare addresses, a list or one comma-separated string."""
+    from_: Sender = Field(alias="from")
     smtp: SmtpConfig = SmtpConfig()
     templates: OptionalStr = None
     """A directory whose ``page.txt`` and ``page.html`` (Jinja2) replace the built-in ones."""
+
+    @field_validator("to")
+    @classmethod
+    def _someone(cls, to: list[str]) -> list[str]:
+        if not to:
+            raise ValueError("no address: name at least one, like oncall@example.com")
+        return to
 
     @field_validator("templates")
     @classmethod
@@ -72,12 +83,26 @@ class EmailReceiver(Model):
 
 
 class _HttpReceiver(Model):
-    """A receiver that POSTs JSON to a URL, with an optional bearer token."""
+    """A receiver that POSTs JSON to a URL, with an optional bearer token. Without a URL it
+    only records, and only when it says so (``optional: true``): a URL missing by mistake
+    is an error, not alerts silently ignored."""
 
     name: str
-    url: OptionalStr = None
+    optional: bool = False
+    url: OptionalHttpUrl = Field(default=None, validate_default=True)
     token: OptionalSecret = None
     timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("url")
+    @classmethod
+    def _destination(cls, url: str | None, info: ValidationInfo) -> str | None:
+        # "optional" is absent from info.data when it is itself invalid: one error is enough.
+        if url is None and not info.data.get("optional", True):
+            raise ValueError(
+                "no URL, so nothing would be sent: set one, or say `optional: true` "
+                "if this receiver should only record"
+            )
+        return url
 
     @property
     def has_destination(self) -> bool:
@@ -92,7 +117,7 @@ class TicketReceiver(_HttpReceiver):
 
 
 class WebhookReceiver(_HttpReceiver):
-    """A generic webhook; without a URL the receiver only records."""
+    """A generic webhook."""
 
     type: Literal["webhook"]
 

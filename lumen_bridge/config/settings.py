@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from lumen_bridge.config.fields import Duration, MatcherField, Model, OptionalSecret, OptionalStr
+from lumen_bridge.config.fields import (
+    Duration,
+    HttpUrl,
+    MatcherField,
+    Model,
+    OptionalSecret,
+    OptionalStr,
+)
 from lumen_bridge.config.receivers import EmailReceiver, Receiver, TicketReceiver, WebhookReceiver
 
 
@@ -74,7 +82,7 @@ class SuppressionConfig(Model):
 class RunbookConfig(Model):
     """Runbook links: base URL plus an anchor per alert name."""
 
-    base_url: str = "https://runbook.local/lumen"
+    base_url: HttpUrl = "https://runbook.local/lumen"
     anchors: dict[str, str] = Field(default_factory=dict)
 
 
@@ -104,8 +112,13 @@ class LogConfig(Model):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+Location = tuple[str | int, ...]
+"""Where a value is, as pydantic says it: ``("routes", 0, "receiver")``."""
+
+
 class Settings(Model):
-    """The whole configuration of one lumen-bridge process."""
+    """The whole configuration of one lumen-bridge process; the names that link its sections
+    are checked with :func:`reference_problems` (``load_settings`` does both)."""
 
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
@@ -117,19 +130,51 @@ class Settings(Model):
     retention: RetentionConfig = RetentionConfig()
     log: LogConfig = LogConfig()
     receivers: list[Receiver] = Field(default_factory=list)
-    routes: list[RouteConfig] = Field(default_factory=list)
+    routes: list[RouteConfig] = Field(default_factory=list, validate_default=True)
 
-    @model_validator(mode="after")
-    def _routes_name_receivers(self) -> Settings:
-        names = [r.name for r in self.receivers]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"receiver names must be unique: {', '.join(duplicates)}")
-        unknown = sorted({r.receiver for r in self.routes} - set(names))
-        if unknown:
-            raise ValueError(f"routes name unknown receivers: {', '.join(unknown)}")
-        return self
+    @field_validator("routes")
+    @classmethod
+    def _some_route(cls, routes: list[RouteConfig]) -> list[RouteConfig]:
+        if not routes:
+            raise ValueError(
+                "no route, so every alert would be ignored: add at least one "
+                "(a route without matchers, like `- receiver: oncall`, catches everything)"
+            )
+        return routes
 
     def receiver(self, name: str) -> EmailReceiver | TicketReceiver | WebhookReceiver:
         """The receiver called ``name``."""
         return next(r for r in self.receivers if r.name == name)
+
+
+def reference_problems(data: object) -> list[tuple[Location, str]]:
+    """What is wrong with the names that link sections, read from the file's data (so that
+    these problems are found together with every other): receivers named twice, routes that
+    name no receiver."""
+    if not isinstance(data, Mapping):
+        return []
+    problems: list[tuple[Location, str]] = []
+    names: list[str] = []
+    for i, receiver in enumerate(_items(data.get("receivers"))):
+        name = receiver.get("name")
+        if isinstance(name, str):
+            if name in names:
+                problems.append(
+                    (("receivers", i, "name"), f"another receiver is already called {name!r}")
+                )
+            names.append(name)
+    for i, route in enumerate(_items(data.get("routes"))):
+        name = route.get("receiver")
+        if isinstance(name, str) and name not in names:
+            known = ", ".join(dict.fromkeys(names)) or "none is defined"
+            problems.append(
+                (("routes", i, "receiver"), f"no receiver is called {name!r} (receivers: {known})")
+            )
+    return problems
+
+
+def _items(value: object) -> list[Mapping[str, object]]:
+    """The mappings of a list (placeholders for the rest, to keep the indices)."""
+    if not isinstance(value, list):
+        return []
+    return [item if isinstance(item, Mapping) else {} for item in value]
