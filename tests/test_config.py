@@ -118,9 +118,9 @@ def test_check_config_renders_the_receivers_own_templates(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert (
-        f"receivers.oncall.templates: {templates}/page.txt: 'no_such_variable' is undefined" in err
+        f"receivers[0].templates: {templates}/page.txt: 'no_such_variable' is undefined" in err
     )
-    assert f"receivers.oncall.templates: {templates}/page.html, line 2: Unexpected end" in err
+    assert f"receivers[0].templates: {templates}/page.html, line 2: Unexpected end" in err
 
 
 def test_a_missing_templates_directory_is_named(tmp_path: Path) -> None:

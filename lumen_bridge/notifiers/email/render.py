@@ -79,10 +79,10 @@ def page_templates(directory: str | None) -> jinja2.Environment:
 
 def check_templates(settings: Settings) -> list[str]:
     """What is wrong with the e-mail receivers' own templates, found by rendering a sample
-    page with each (``location: message`` lines, as :class:`ConfigError`'s)."""
+    page with each (``key.path: message`` lines, keys as the file names them)."""
     problems = []
     context = _context(_sample(), settings.runbook)
-    for receiver in settings.receivers:
+    for index, receiver in enumerate(settings.receivers):
         if not isinstance(receiver, EmailReceiver) or receiver.templates is None:
             continue
         for name in TEMPLATES.values():
@@ -91,7 +91,7 @@ def check_templates(settings: Settings) -> list[str]:
             except jinja2.TemplateError as exc:
                 line = getattr(exc, "lineno", None)
                 where = f"{receiver.templates}/{name}" + (f", line {line}" if line else "")
-                problems.append(f"receivers.{receiver.name}.templates: {where}: {exc.message}")
+                problems.append(f"receivers[{index}].templates: {where}: {exc.message}")
     return problems
 
 
