@@ -27,8 +27,9 @@ from lumen_bridge.api.keys import CLOCK, RUNNER
 from lumen_bridge.api.silence_actions import silence_id, view
 from lumen_bridge.api.silence_schemas import InvalidSilence, PostableSilence
 from lumen_bridge.domain.alertmanager import problems
-from lumen_bridge.domain.matchers import Matcher, MatcherError, from_api, matches_all, parse_matcher
+from lumen_bridge.domain.matchers import Matcher, MatcherError, matches_all, parse_matcher
 from lumen_bridge.domain.silences import SilenceState
+from lumen_bridge.domain.suppression import usable_matchers
 from lumen_bridge.store import read_models, silences
 from lumen_bridge.store.silences import SilenceRecord
 
@@ -160,7 +161,7 @@ async def status(request: web.Request) -> web.Response:
 
 def _alerts(rows: Sequence[Any], active: list[SilenceRecord]) -> list[dict[str, Any]]:
     """The firing incidents as Alertmanager alerts: one per identity, with every receiver."""
-    held = [(s.id, [from_api(m) for m in s.matchers]) for s in active if s.matchers]
+    held = [(s.id, m) for s in active if (m := usable_matchers(s.matchers))]
     by_identity: dict[str, dict[str, Any]] = {}
     for row in rows:
         alert = by_identity.get(row.identity)

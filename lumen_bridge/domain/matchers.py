@@ -1,7 +1,11 @@
 """Alertmanager label matchers: ``name="value"``, ``name!=value``, ``name=~"re"``, ``name!~"re"``.
 
-Regular expressions are fully anchored, as in Alertmanager: ``stage=~"pdf|upload"``
-matches ``pdf`` but not ``pdfx``. A label that is absent has the value ``""``.
+Regular expressions are RE2's, the syntax of Go's ``regexp`` that Alertmanager uses, and
+they run in time linear in the label's length: no pattern can stall the webhook path.
+They are fully anchored, as Alertmanager's ``^(?:re)$``: ``stage=~"pdf|upload"`` matches
+``pdf`` but not ``pdfx``; ``.`` does not match a newline unless the pattern says ``(?s)``.
+A label that is absent has the value ``""``. What RE2 refuses is refused here,
+when the matcher is created (docs/silences.md#regular-expressions).
 """
 
 from __future__ import annotations
@@ -9,12 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
+
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 
 Operator = Literal["=", "!=", "=~", "!~"]
 
 _MATCHER = re.compile(
-    r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$""",
+    r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*)$""",
     re.DOTALL,
 )
 
@@ -26,22 +32,78 @@ class MatcherError(ValueError):
     """A matcher that cannot be parsed or compiled."""
 
 
+class _Regex(Protocol):
+    """What a matcher uses of a compiled RE2 pattern."""
+
+    def fullmatch(self, text: str) -> object | None: ...
+
+
+def _re2_options() -> object:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is the caller's error, told in MatcherError
+    options.never_capture = True  # only whether it matches: no groups to track
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+_RE2 = "(RE2 syntax, as in Alertmanager)"
+
+# What RE2's error names ("code: what"), and what that means in plain words.
+_UNSUPPORTED = (
+    (re.compile(r"\\[1-9]|\(\?P$"), "backreferences such as \\1 are not supported"),
+    (re.compile(r"\(\?[=!]"), "lookahead (?=...) and (?!...) is not supported"),
+    (re.compile(r"\(\?<[=!]"), "lookbehind (?<=...) and (?<!...) is not supported"),
+    (re.compile(r"\(\?>"), "atomic groups (?>...) are not supported"),
+    (re.compile(r"\(\?\("), "conditionals (?(...)...) are not supported"),
+    (re.compile(r".*[*+?}]\+$"), "possessive repetitions such as a*+ are not supported"),
+    (re.compile(r"\\Z"), "\\Z is not supported; write \\z, or nothing: the match is anchored"),
+    (re.compile(r"\\[uUN]"), "Python's \\u, \\U and \\N escapes are not supported; write \\x{...}"),
+)
+
+
+def _refusal(value: str, error: Exception) -> MatcherError:
+    """The plain-words reason RE2 refused ``value``."""
+    raw = error.args[0] if error.args else ""
+    detail = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    what = detail.partition(": ")[2]
+    for construct, reason in _UNSUPPORTED:
+        if construct.match(what):
+            return MatcherError(f"regular expression {value!r}: {reason} {_RE2}")
+    if detail.startswith("pattern too large"):
+        return MatcherError(
+            f"regular expression {value!r} is too large to compile (over RE2's memory limit)"
+        )
+    return MatcherError(f"invalid regular expression {value!r}: {detail} {_RE2}")
+
+
+def _compile(value: str) -> _Regex:
+    try:
+        compiled: _Regex = re2.compile(value, _RE2_OPTIONS)
+    except re2.error as exc:
+        raise _refusal(value, exc) from None
+    except UnicodeEncodeError:
+        raise MatcherError(
+            f"regular expression {value!r} is not valid text (it holds a lone surrogate)"
+        ) from None
+    return compiled
+
+
 @dataclass(frozen=True)
 class Matcher:
-    """One label matcher with Alertmanager semantics."""
+    """One label matcher with Alertmanager semantics; a regex is compiled once, here."""
 
     name: str
     value: str
     op: Operator = "="
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _regex: _Regex | None = field(init=False, default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.op in ("=~", "!~"):
-            try:
-                compiled = re.compile(f"(?:{self.value})", re.DOTALL)
-            except re.error as exc:
-                raise MatcherError(f"invalid regular expression {self.value!r}: {exc}") from exc
-            object.__setattr__(self, "_regex", compiled)
+            object.__setattr__(self, "_regex", _compile(self.value))
+
+    def __reduce__(self) -> tuple[type[Matcher], tuple[str, str, Operator]]:
+        # Pickled (to the writer process) as its text; compiled again on arrival.
+        return (Matcher, (self.name, self.value, self.op))
 
     @property
     def is_regex(self) -> bool:
@@ -94,7 +156,7 @@ def parse_matcher(text: str) -> Matcher:
             f"bad matcher {text!r}: expected NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX"
         )
     op = _OPERATORS[match.group("op")]
-    return Matcher(match.group("name"), _unquote(match.group("value")), op)
+    return Matcher(match.group("name"), _unquote(match.group("value").rstrip()), op)
 
 
 def matches_all(matchers: list[Matcher], labels: Mapping[str, str]) -> bool:

@@ -10,7 +10,17 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from lumen_bridge.domain.matchers import Matcher, from_api, matches_all
+from lumen_bridge.domain.matchers import Matcher, MatcherError, from_api, matches_all
+
+
+def usable_matchers(matchers: Sequence[Mapping[str, object]]) -> list[Matcher]:
+    """A stored silence's matchers; none, so that it holds nothing back, when one of them
+    is a pattern this version refuses (stored by an earlier one): Alertmanager too skips a
+    silence it cannot use rather than failing every alert."""
+    try:
+        return [from_api(m) for m in matchers]
+    except MatcherError:
+        return []
 
 
 class SuppressedBy(enum.StrEnum):
@@ -34,7 +44,7 @@ class Suppression:
         lists = list(matcher_lists)
         return cls(
             flag=flag or any(not matchers for matchers in lists),
-            silences=[[from_api(m) for m in matchers] for matchers in lists if matchers],
+            silences=[usable for usable in map(usable_matchers, lists) if usable],
         )
 
     def reason(self, labels: Mapping[str, str]) -> SuppressedBy | None:

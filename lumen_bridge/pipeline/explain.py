@@ -20,8 +20,9 @@ from sqlalchemy import Connection
 
 from lumen_bridge.domain.alertmanager import Alert, WebhookPayload
 from lumen_bridge.domain.dedup import Reason
-from lumen_bridge.domain.matchers import from_api, matches_all
+from lumen_bridge.domain.matchers import matches_all
 from lumen_bridge.domain.silences import SilenceState
+from lumen_bridge.domain.suppression import usable_matchers
 from lumen_bridge.pipeline.batch import Batch, Case, Outcome, Summary
 from lumen_bridge.pipeline.pipeline import Pipeline, summaries
 from lumen_bridge.store import silences
@@ -71,7 +72,7 @@ async def explain(pipeline: Pipeline, payload: WebhookPayload, now: datetime) ->
         pipeline.decide(batch)
         pipeline.save(batch)
         active = silences.in_state(connection, SilenceState.ACTIVE, now)
-        held = [(s.id, [from_api(m) for m in s.matchers]) for s in active if s.matchers]
+        held = [(s.id, m) for s in active if (m := usable_matchers(s.matchers))]
         alerts = [_alert(pipeline, batch, alert, before, held) for alert in payload.alerts]
         [answer] = summaries(batch)
         raise _Undone(Explanation(answer, alerts, batch.notifications))
