@@ -1,32 +1,54 @@
 """The composition root: :func:`create_app` builds every part of the bridge and wires them.
 
 Started in this order, stopped in the reverse (aiohttp's ``cleanup_ctx``): the database
-(migrations, then the process's runner), ingest (the pipeline, the writer process and the
-group commit), the delivery worker, the silence replayer. docs/architecture.md shows what
-each part owns.
+(migrations, retried until the database answers, then the process's runner), ingest (the
+pipeline, the writer process and the group commit), the delivery worker, the silence
+replayer. docs/architecture.md shows what each part owns. While they start,
+:func:`starting_app` answers in their place (``lumen-bridge serve`` listens at once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 
+import structlog
 from aiohttp import web
 
+from lumen_bridge.api import health
 from lumen_bridge.api.errors import error_middleware
-from lumen_bridge.api.keys import CLOCK, HEAD_REVISION, INGEST, METRICS, REPLAYER, RUNNER, SETTINGS
+from lumen_bridge.api.keys import (
+    CLOCK,
+    HEAD_REVISION,
+    INGEST,
+    METRICS,
+    REJECTIONS,
+    REPLAYER,
+    RUNNER,
+    SETTINGS,
+    STARTUP,
+    WEBHOOK_SECRET,
+)
 from lumen_bridge.api.routes import add_routes
+from lumen_bridge.api.webhook import read_secret
 from lumen_bridge.clock import Clock, system_clock
 from lumen_bridge.config import Settings
 from lumen_bridge.delivery import OutboxWorker, delivering
-from lumen_bridge.ingest import Ingest
+from lumen_bridge.ingest import Ingest, RejectionLog
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline, Replayer
 from lumen_bridge.store import migrate
 from lumen_bridge.store.database import open_runner
+from lumen_bridge.store.runner import LastOutcome
 
-__all__ = ["OUTBOX", "create_app"]
+__all__ = ["OUTBOX", "create_app", "starting_app"]
+
+RETRY_PAUSES = (0.5, 30.0)  # first and longest pause (s) between tries to migrate at start
+LOG_EVERY = 30.0  # seconds between two log lines about a database still not ready
+
+log = structlog.get_logger("lumen_bridge.start")
 
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 """The delivery worker, when this app delivers (``deliver=True``)."""
@@ -43,10 +65,38 @@ def _wake_outbox(app: web.Application) -> Callable[[], None]:
     return wake
 
 
+async def _migrated(url: str, startup: LastOutcome) -> None:
+    """Apply the migrations, tried again with exponential backoff until they succeed; a
+    failure is logged at most every :data:`LOG_EVERY` seconds (the driver's message: no
+    password), and ``startup`` holds the last one for ``/readyz``."""
+    pause, logged_at, failures = RETRY_PAUSES[0], -LOG_EVERY, 0
+    while True:
+        try:
+            await asyncio.to_thread(migrate.upgrade, url)
+        except Exception as exc:  # the server away, a wrong password, ...: tried again
+            startup.failed(exc)
+            failures += 1
+            if time.monotonic() - logged_at >= LOG_EVERY:
+                logged_at = time.monotonic()
+                log.warning(
+                    "database not ready; retrying",
+                    error=startup.error,
+                    failures=failures,
+                    next_try_in_s=pause,
+                )
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, RETRY_PAUSES[1])
+        else:
+            if failures:
+                log.info("database ready", failures=failures)
+            startup.succeeded()
+            return
+
+
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    """Apply the migrations, then open the process's runner."""
+    """Apply the migrations (once the database answers), then open the process's runner."""
     settings = app[SETTINGS]
-    await asyncio.to_thread(migrate.upgrade, settings.database.url)
+    await _migrated(settings.database.url, app[STARTUP])
     runner = app[RUNNER] = open_runner(settings.database)
     yield
     await runner.close()
@@ -87,7 +137,8 @@ def create_app(
 ) -> web.Application:
     """Build the aiohttp application for ``settings`` (the database opens at startup).
 
-    ``deliver=False`` leaves the outbox to other processes (tests that inspect it).
+    ``deliver=False`` leaves the outbox to other processes (tests that inspect it). Raises
+    :class:`~lumen_bridge.config.ConfigError` when the webhook signing secret cannot be read.
     """
     app = web.Application(
         middlewares=[error_middleware], client_max_size=settings.server.max_body_bytes
@@ -97,6 +148,9 @@ def create_app(
     app[METRICS] = Metrics()
     app[METRICS].suppressed.set(1 if settings.suppression.flag else 0)
     app[HEAD_REVISION] = migrate.head_revision() or ""
+    app[STARTUP] = LastOutcome()
+    app[REJECTIONS] = RejectionLog()
+    app[WEBHOOK_SECRET] = read_secret(settings.auth)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_ingest)
     if deliver:
@@ -104,3 +158,13 @@ def create_app(
     app.cleanup_ctx.append(_replay)
     add_routes(app)
     return app
+
+
+def starting_app(app: web.Application) -> web.Application:
+    """What answers in ``app``'s place while it starts: ``/healthz`` 200, any other path 503
+    with what ``app`` waits for (docs/contract.md §3)."""
+    starting = web.Application(middlewares=[error_middleware])
+    starting[STARTUP] = app[STARTUP]
+    starting.router.add_get("/healthz", health.healthz)
+    starting.router.add_route("*", "/{path:.*}", health.starting)
+    return starting

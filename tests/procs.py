@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,19 +44,22 @@ def serve(cwd: Path, env: dict[str, str], *args: str) -> Iterator[str]:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"serve exited {process.returncode}: {log.read_text()}")
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("serve did not start within 30 s") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:  # not listening yet, or 503 while it starts
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("serve was not ready within 30 s")
+            time.sleep(0.1)
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=15)

@@ -1,4 +1,9 @@
-"""``/healthz``, ``/readyz`` and ``/metrics``."""
+"""``/healthz``, ``/readyz`` and ``/metrics``; and what answers while the bridge starts.
+
+Ready means: the last write transaction succeeded (a full disk or a lost server makes
+webhooks fail with 503, and ``/readyz`` says so until a write succeeds again), and the
+database answers with its schema at this version's head. ``/readyz`` only reads.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Connection
 
-from lumen_bridge.api.keys import CLOCK, HEAD_REVISION, METRICS, RUNNER, SETTINGS
+from lumen_bridge.api.keys import CLOCK, HEAD_REVISION, METRICS, RUNNER, SETTINGS, STARTUP
 from lumen_bridge.pipeline.suppress import suppression_at
 from lumen_bridge.store import migrate, read_models
+from lumen_bridge.store.runner import describe_error
 
-__all__ = ["healthz", "metrics", "readyz"]
+__all__ = ["healthz", "metrics", "readyz", "starting"]
 
 log = structlog.get_logger("lumen_bridge.metrics")
 
@@ -21,21 +27,32 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _unavailable(error: str) -> web.Response:
+    return web.json_response({"status": "unavailable", "error": error}, status=503)
+
+
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the database answers and its schema is at this version's head."""
+    """Readiness: the last write succeeded, the database answers, its schema is at head."""
+    runner = request.app[RUNNER]
+    if runner.last_write.error is not None:
+        return _unavailable(f"the last write failed: {runner.last_write.error}")
     head = request.app[HEAD_REVISION]
     try:
-        current = await request.app[RUNNER].read(migrate.current_revision)
+        current = await runner.read(migrate.current_revision)
     except Exception as exc:  # any failure to reach the database means "not ready"
-        return web.json_response(
-            {"status": "unavailable", "error": f"database: {type(exc).__name__}"}, status=503
-        )
+        return _unavailable(f"database: {describe_error(exc)}")
     if current != head:
-        return web.json_response(
-            {"status": "unavailable", "error": f"schema at {current}, expected {head}"},
-            status=503,
-        )
+        return _unavailable(f"schema at {current}, expected {head}")
     return web.json_response({"status": "ready", "schema": current})
+
+
+async def starting(request: web.Request) -> web.Response:
+    """Every path but ``/healthz`` while the bridge starts: 503 (Alertmanager retries a
+    webhook), with what it waits for."""
+    error = request.app[STARTUP].error
+    if error is None:
+        return _unavailable("starting")
+    return _unavailable(f"starting: the database is not ready: {error}")
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -9,19 +9,35 @@ from aiohttp import web
 
 from lumen_bridge.clock import Clock
 from lumen_bridge.config import Settings
-from lumen_bridge.ingest import Ingest
+from lumen_bridge.ingest import Ingest, RejectionLog
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Replayer
-from lumen_bridge.store.runner import Runner
+from lumen_bridge.store.runner import LastOutcome, Runner
 
-__all__ = ["CLOCK", "HEAD_REVISION", "INGEST", "METRICS", "REPLAYER", "RUNNER", "SETTINGS"]
+__all__ = [
+    "CLOCK",
+    "HEAD_REVISION",
+    "INGEST",
+    "METRICS",
+    "REJECTIONS",
+    "REPLAYER",
+    "RUNNER",
+    "SETTINGS",
+    "STARTUP",
+    "WEBHOOK_SECRET",
+]
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 METRICS = web.AppKey("metrics", Metrics)
 HEAD_REVISION = web.AppKey("head_revision", str)
 """The schema revision this version expects (``/readyz`` compares the database's)."""
+STARTUP = web.AppKey("startup", LastOutcome)
+"""While the app starts: why its last try to bring the database's schema to head failed."""
 RUNNER = web.AppKey("runner", Runner)
 """The database of this process, for the API's reads and writes."""
 INGEST = web.AppKey("ingest", Ingest)
 REPLAYER = web.AppKey("replayer", Replayer)
+REJECTIONS = web.AppKey("rejections", RejectionLog)
+WEBHOOK_SECRET: web.AppKey[bytes | None] = web.AppKey("webhook_secret")
+"""The HMAC secret webhook bodies are signed with (``None``: they are not signed)."""

@@ -24,6 +24,7 @@ from lumen_bridge.api.silence_schemas import (
     PostableSilence,
     SilenceMatcher,
     SilenceStatus,
+    describe,
 )
 from lumen_bridge.domain.alertmanager import problems
 from lumen_bridge.domain.silences import SilenceState, state_at
@@ -57,6 +58,18 @@ def _json(body: GettableSilence | list[GettableSilence], status: int = 200) -> w
     else:
         text = body.model_dump_json(by_alias=True)
     return web.json_response(text=text, status=status)
+
+
+def _logged(event: str, silence: SilenceRecord) -> None:
+    """One line at info: who made the silence, which one, what it matches, until when."""
+    log.info(
+        event,
+        silence_id=silence.id,
+        created_by=silence.created_by,
+        matchers=describe([SilenceMatcher.model_validate(m) for m in silence.matchers]),
+        starts_at=silence.starts_at.isoformat(),
+        ends_at=silence.ends_at.isoformat(),
+    )
 
 
 def _silence_id(request: web.Request) -> str:
@@ -93,6 +106,7 @@ async def create(request: web.Request) -> web.Response:
             now=now,
         )
     )
+    _logged("silence created", silence)
     request.app[REPLAYER].wake()
     return _json(_view(silence, request), status=201)
 
@@ -136,6 +150,7 @@ async def expire(request: web.Request) -> web.Response:
     )
     if silence is None:
         raise ApiError(404, f"no silence {silence_id}")
+    _logged("silence expired", silence)
     replayer = request.app[REPLAYER]
     try:
         await replayer.replay_expired(now)

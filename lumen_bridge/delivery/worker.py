@@ -56,6 +56,7 @@ SWEEP_INTERVAL = 5.0  # seconds between safety-net sweeps
 MIN_WAIT = 0.02  # never spin: rows due but locked by another replica are retried after this
 ERROR_WAIT = 1.0  # after the database failed
 SHUTDOWN_GRACE = 5.0  # seconds stop() lets deliveries finish
+LOGGED_IDS = 20  # a storm's page carries a thousand incidents: its log line names the first
 
 log = structlog.get_logger("lumen_bridge.delivery")
 
@@ -204,17 +205,20 @@ class OutboxWorker:
         if outcome.status is OutboxStatus.PENDING:
             self._wake.set()  # the loop must learn when this retry falls due
         self.metrics.notifications.labels(delivery.receiver, outcome.result).inc()
+        latency = max((self.clock() - delivery.created_at).total_seconds(), 0.0)
         if outcome.status is OutboxStatus.DELIVERED:
-            latency = (self.clock() - delivery.created_at).total_seconds()
-            self.metrics.notification_latency.observe(max(latency, 0.0))
+            self.metrics.notification_latency.observe(latency)
         fields = {
             "outbox_id": delivery.id,
             "receiver": delivery.receiver,
+            "incident_ids": [alert["incident_id"] for alert in delivery.alerts[:LOGGED_IDS]],
+            "alerts": len(delivery.alerts),
             "action": delivery.action,
             "attempt": delivery.attempt,
             "result": outcome.result,
             "status_code": result.status_code,
             "duration_ms": round(duration_ms, 1),
+            "latency_s": round(latency, 3),
         }
         if not kept:
             log.warning("delivery lease lost to another worker", **fields)
@@ -228,7 +232,7 @@ class OutboxWorker:
                 **fields,
             )
         else:
-            log.debug("delivered", **fields)
+            log.info("delivered", **fields)
 
     async def _record_many(self, results: Sequence[tuple[Delivery, AttemptOutcome]]) -> list[bool]:
         """Record attempts and new row states; for each, whether the lease was still held."""

@@ -4,20 +4,20 @@ Webhooks that arrive together are committed together (:mod:`lumen_bridge.group_c
 decided by the pipeline in the writer process (``database.writer: process``, the default:
 :mod:`lumen_bridge.ingest.writer`) or in this one (``thread``: on the database runner's
 thread). Whoever submits does not know which. What was accepted is counted in the metrics,
-and the delivery worker is woken when notifications were queued.
+and the delivery worker is woken when notifications were queued. How the writer process's
+last batch ended is recorded as the runner's last write (``/readyz`` reports it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from lumen_bridge.config import Settings
 from lumen_bridge.group_commit import GroupCommit
 from lumen_bridge.ingest.writer import WriterProcess
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Answer, Outcome, Pipeline, Summary, Webhook
+from lumen_bridge.store.runner import DATABASE_ERRORS, describe_error
 
 __all__ = ["BATCH_BYTES", "Ingest", "Unavailable"]
 
@@ -75,16 +75,26 @@ class Ingest:
         take it."""
         try:
             answer = await self._commits.submit(webhook)
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            raise Unavailable(type(exc).__name__) from exc
+        except DATABASE_ERRORS as exc:
+            raise Unavailable(describe_error(exc)) from exc
         if isinstance(answer, Summary):
             self._accepted(answer)
         return answer
 
     async def _run_many(self, webhooks: Sequence[Webhook]) -> list[Answer]:
-        if self._writer is not None:
-            return await self._writer.run_many(webhooks)
-        return await self.pipeline.run_many(webhooks)
+        if self._writer is None:
+            return await self.pipeline.run_many(webhooks)  # the runner records its outcome
+        last_write = self.pipeline.runner.last_write
+        try:
+            answers = await self._writer.run_many(webhooks)
+        except DATABASE_ERRORS as exc:
+            last_write.failed(exc)
+            raise
+        if last_write.error is not None and any(
+            isinstance(answer, Summary) and answer.alerts for answer in answers
+        ):
+            last_write.succeeded()  # the child committed alerts: it writes again
+        return answers
 
     def _accepted(self, summary: Summary) -> None:
         """Count what ``summary`` says; wake the delivery worker if anything was queued."""

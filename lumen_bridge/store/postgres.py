@@ -18,6 +18,7 @@ import asyncio
 import threading
 from typing import TypeVar
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
@@ -59,6 +60,10 @@ class PostgresRunner(Runner):
     def _transaction(self, work: Work[T], write: bool) -> T:
         done = asyncio.run_coroutine_threadsafe(self._run(work), self._loop)
         return done.result()
+
+    def _changes(self, connection: Connection) -> object:
+        """The transaction's id: PostgreSQL assigns one at its first change, none before."""
+        return connection.exec_driver_sql("SELECT txid_current_if_assigned()").scalar()
 
     async def _run(self, work: Work[T]) -> T:
         if not self._serial:

@@ -59,6 +59,12 @@ class SqliteRunner(Runner):
         with self._connection.begin():
             return work(self._connection)
 
+    def _changes(self, connection: Connection) -> object:
+        """SQLite's count of rows changed on this connection since it opened."""
+        dbapi_connection = connection.connection.dbapi_connection
+        assert isinstance(dbapi_connection, sqlite3.Connection)
+        return dbapi_connection.total_changes
+
     async def close(self) -> None:
         """Let running work end, then close the connection."""
         await super().close()
