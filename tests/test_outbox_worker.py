@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import Row, select
+from sqlalchemy.exc import OperationalError
 
 from lumen_bridge.api.keys import RUNNER
 from lumen_bridge.app import OUTBOX, create_app
@@ -256,3 +257,31 @@ async def test_a_backlog_larger_than_the_slots_drains_each_row_once(
 
 async def _all_delivered(client: TestClient[Any, Any], n: int) -> bool:
     return [r.status for r in await rows(client)] == ["delivered"] * n
+
+
+async def test_a_delivery_is_recorded_once_the_database_is_back(
+    aiohttp_client: Any, db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database away just after a send: the attempt is recorded when it comes back (within
+    half the lease), instead of the row being sent again when its lease ends."""
+    settings = make_settings(db_url, LUMEN_TICKET_URL="http://127.0.0.1:9/x")
+    client = await aiohttp_client(create_app(settings, clock=clock, deliver=False))
+    await post(client, payload(labels=TICKET))
+    real_finish = attempts.finish
+    failures = [OperationalError("UPDATE", None, Exception("database away"))] * 2
+
+    def flaky(*args: Any) -> list[bool]:
+        if failures:
+            raise failures.pop()
+        return real_finish(*args)
+
+    monkeypatch.setattr(attempts, "finish", flaky)
+    receiver = Slow()
+    w = OutboxWorker(client.app[RUNNER], {"backlog": receiver}, settings.outbox, Metrics(), clock)
+    w.start()
+    try:
+        await eventually(lambda: _all_delivered(client, 1))
+    finally:
+        await w.stop()
+    assert failures == []
+    assert receiver.sent == 1

@@ -56,6 +56,7 @@ SWEEP_INTERVAL = 5.0  # seconds between safety-net sweeps
 MIN_WAIT = 0.02  # never spin: rows due but locked by another replica are retried after this
 ERROR_WAIT = 1.0  # after the database failed
 SHUTDOWN_GRACE = 5.0  # seconds stop() lets deliveries finish
+RECORD_RETRY = (0.1, 2.0)  # first and longest pause (s) between tries to record an attempt
 LOGGED_IDS = 20  # a storm's page carries a thousand incidents: its log line names the first
 
 log = structlog.get_logger("lumen_bridge.delivery")
@@ -197,10 +198,8 @@ class OutboxWorker:
                 result = Result(Verdict.RETRY, error=f"{type(exc).__name__}: {exc}")
         duration_ms = (time.perf_counter() - started) * 1000
         outcome = self._outcome(delivery, result, attempted_at, duration_ms)
-        try:
-            kept = await self._results.submit((delivery, outcome))
-        except (SQLAlchemyError, OSError) as exc:  # the lease will expire and the row be retried
-            log.warning("cannot record delivery", outbox_id=delivery.id, error=type(exc).__name__)
+        kept = await self._record(delivery, outcome, started)
+        if kept is None:
             return
         if outcome.status is OutboxStatus.PENDING:
             self._wake.set()  # the loop must learn when this retry falls due
@@ -233,6 +232,29 @@ class OutboxWorker:
             )
         else:
             log.info("delivered", **fields)
+
+    async def _record(
+        self, delivery: Delivery, outcome: AttemptOutcome, started: float
+    ) -> bool | None:
+        """Record the attempt; whether the lease was still held. While the database is away,
+        try again for as long as half the lease lasts: a delivery already made is then not
+        made again. None when it could not be recorded (the row is sent again, with the same
+        Idempotency-Key, once its lease ends)."""
+        deadline = started + self.config.lease.total_seconds() / 2
+        pause = RECORD_RETRY[0]
+        while True:
+            try:
+                return await self._results.submit((delivery, outcome))
+            except (SQLAlchemyError, OSError) as exc:
+                if time.perf_counter() + pause > deadline:
+                    log.warning(
+                        "cannot record delivery; it is sent again when its lease ends",
+                        outbox_id=delivery.id,
+                        error=type(exc).__name__,
+                    )
+                    return None
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, RECORD_RETRY[1])
 
     async def _record_many(self, results: Sequence[tuple[Delivery, AttemptOutcome]]) -> list[bool]:
         """Record attempts and new row states; for each, whether the lease was still held."""
