@@ -131,6 +131,9 @@ class OutboxWorker:
             self._wake.clear()
             try:
                 wait = await self._claim_and_spawn()
+            except (SQLAlchemyError, OSError) as exc:  # the database is away: one line a try
+                log.warning("outbox claim failed; retrying", error=type(exc).__name__)
+                wait = ERROR_WAIT
             except Exception:  # the loop must outlive any failure, or delivery stops for good
                 log.exception("outbox claim failed")
                 wait = ERROR_WAIT
