@@ -3,7 +3,8 @@
 Started in this order, stopped in the reverse (aiohttp's ``cleanup_ctx``): the database
 (migrations, retried until the database answers, then the process's runner), ingest (the
 pipeline, the writer process and the group commit), the delivery worker, the silence
-replayer. docs/architecture.md shows what each part owns. While they start,
+replayer and, when Alertmanager peers are configured, the reconciler. The routes are the
+API's and the web console's. docs/architecture.md shows what each part owns. While they start,
 :func:`starting_app` answers in their place (``lumen-bridge serve`` listens at once).
 """
 
@@ -39,9 +40,11 @@ from lumen_bridge.delivery import OutboxWorker, delivering
 from lumen_bridge.ingest import Ingest, RejectionLog
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline, Replayer
+from lumen_bridge.reconcile import reconciling
 from lumen_bridge.store import migrate
 from lumen_bridge.store.database import open_runner
 from lumen_bridge.store.runner import LastOutcome
+from lumen_bridge.web import add_routes as add_console_routes
 
 __all__ = ["OUTBOX", "create_app", "starting_app"]
 
@@ -132,6 +135,18 @@ async def _replay(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _reconcile(app: web.Application) -> AsyncIterator[None]:
+    """Run the reconciler: it resolves what Alertmanager no longer has (docs/reconcile.md)."""
+    async with reconciling(
+        app[SETTINGS],
+        app[RUNNER],
+        app[CLOCK],
+        on_queued=_wake_outbox(app),
+        on_reconciled=app[METRICS].reconciled.inc,
+    ):
+        yield
+
+
 def create_app(
     settings: Settings, *, clock: Clock = system_clock, deliver: bool = True
 ) -> web.Application:
@@ -156,7 +171,10 @@ def create_app(
     if deliver:
         app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_replay)
+    if settings.alertmanagers.urls:
+        app.cleanup_ctx.append(_reconcile)
     add_routes(app)
+    add_console_routes(app.router)  # the web console: / and /ui/...
     return app
 
 

@@ -79,6 +79,17 @@ class Metrics:
             "1 while the global suppression flag is raised, else 0.",
             registry=r,
         )
+        self.pruned = Counter(
+            "lumen_bridge_pruned_total",
+            "Rows deleted by retention (older than retention.max_age), by table.",
+            ["table"],
+            registry=r,
+        )
+        self.reconciled = Counter(
+            "lumen_bridge_reconciled_total",
+            "Incidents resolved by reconcile: firing in the bridge, gone from Alertmanager.",
+            registry=r,
+        )
         self.build_info = Gauge(
             "lumen_bridge_build_info",
             "Always 1; the version label says which.",

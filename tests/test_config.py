@@ -117,9 +117,7 @@ def test_check_config_renders_the_receivers_own_templates(
         main(["check-config", "--config", str(REPO / "config" / "lumen-bridge.yaml")])
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    assert (
-        f"receivers[0].templates: {templates}/page.txt: 'no_such_variable' is undefined" in err
-    )
+    assert f"receivers[0].templates: {templates}/page.txt: 'no_such_variable' is undefined" in err
     assert f"receivers[0].templates: {templates}/page.html, line 2: Unexpected end" in err
 
 
@@ -357,6 +355,8 @@ def test_the_shipped_default_is_valid_with_every_variable_set(tmp_path: Path) ->
         "LUMEN_TICKET_TOKEN": "ticket-token",
         "LUMEN_DEFAULT_WEBHOOK_URL": "http://127.0.0.1:1/hook",
         "LUMEN_DEFAULT_WEBHOOK_TOKEN": "hook-token",
+        "LUMEN_ALERTMANAGER_URLS": "http://am1:9093,http://am2:9093",
+        "LUMEN_RECONCILE_INTERVAL": "30s",
     }
     assert set(environ) == _variables(SHIPPED)  # every variable the file reads
     settings = load_settings(SHIPPED, environ=environ)
@@ -374,6 +374,8 @@ def test_the_shipped_default_is_valid_with_every_variable_set(tmp_path: Path) ->
     assert default.has_destination
     assert settings.suppression.flag and settings.database.writer == "thread"
     assert settings.retention.max_age == timedelta(days=7)
+    assert settings.alertmanagers.urls == ["http://am1:9093", "http://am2:9093"]
+    assert settings.alertmanagers.interval == timedelta(seconds=30)
     assert settings.auth.alert_token is not None
     assert settings.auth.alert_token.get_secret_value() == "alert-token"
 

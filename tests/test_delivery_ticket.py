@@ -160,6 +160,29 @@ async def test_400_is_one_attempt_then_dead(make_client: AppFactory, tickets: Ti
     assert len(tickets.requests) == 1
 
 
+async def test_a_dead_ticket_is_sent_again_on_request(
+    make_client: AppFactory, tickets: TicketServer
+) -> None:
+    tickets.script = [(400, {})]
+    client = await ticketing(make_client, tickets)
+    await post(client, payload(labels=TICKET))
+    await eventually(recorded(client, 1))
+    admin = auth(ADMIN_TOKEN)
+    assert (await client.post("/notifications/1/resend")).status == 401
+    resent = await client.post("/notifications/1/resend", headers=admin)
+    assert resent.status == 201, await resent.text()
+    dead, _copy = await outbox(client)
+    assert (await resent.json())["idempotency_key"] == f"{dead.idempotency_key}-resend-1"
+    await eventually(recorded(client, 2))  # the copy is delivered: the server now says 200
+    keys = [r.headers["Idempotency-Key"] for r in tickets.requests]
+    assert keys == [dead.idempotency_key, f"{dead.idempotency_key}-resend-1"]
+    again = await client.post("/notifications/1/resend", headers=admin)  # a second copy
+    assert (await again.json())["idempotency_key"].endswith("-resend-2")
+    delivered = await client.post("/notifications/2/resend", headers=admin)
+    assert delivered.status == 409  # not dead
+    assert (await client.post("/notifications/99/resend", headers=admin)).status == 404
+
+
 async def test_a_hanging_ticket_system_times_out_and_is_retried(
     aiohttp_client: Any, db_url: str, tickets: TicketServer, clock: FakeClock
 ) -> None:

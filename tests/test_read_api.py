@@ -83,7 +83,7 @@ async def test_health_and_readiness(client: TestClient[Any, Any]) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["schema"] == "0002"
+    assert (await ready.json())["schema"] == "0003"
     runner = client.app[RUNNER]
     await runner.write(lambda c: c.execute(text("UPDATE alembic_version SET version_num = 'old'")))
     try:
@@ -92,7 +92,7 @@ async def test_health_and_readiness(client: TestClient[Any, Any]) -> None:
         assert "schema" in (await not_ready.json())["error"]
     finally:
         await runner.write(
-            lambda c: c.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+            lambda c: c.execute(text("UPDATE alembic_version SET version_num = '0003'"))
         )
 
 

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.exc import OperationalError
 
-from lumen_bridge.api.keys import INGEST
+from lumen_bridge.api.keys import INGEST, RUNNER
 from lumen_bridge.config import DatabaseConfig
 from lumen_bridge.store.database import open_runner
-from tests.conftest import ALERT_TOKEN, AppFactory, auth, fixture, payload
+from tests.conftest import ADMIN_TOKEN, ALERT_TOKEN, AppFactory, auth, fixture, payload
 from tests.helpers import count_events, incidents
 
 JSON = {"Content-Type": "application/json"}
@@ -178,3 +179,14 @@ async def test_long_label_values_are_stored(client: TestClient[Any, Any]) -> Non
     body = payload(labels={"alertname": "A" * 5000, "severity": "page" + " " * 3000})
     response = await client.post("/webhook", json=body, headers=auth())
     assert response.status == 200, await response.text()
+
+
+async def test_admin_reads_answer_503_while_the_database_is_away(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def away(work: Any) -> Any:
+        raise OperationalError("SELECT", None, Exception("connection refused"))
+
+    monkeypatch.setattr(client.app[RUNNER], "read", away)
+    response = await client.get("/incidents", headers=auth(ADMIN_TOKEN))
+    await expect_error(response, 503)

@@ -64,6 +64,14 @@ def _filters(request: web.Request) -> list[Matcher]:
         raise ApiError(400, f"bad filter: {exc}") from exc
 
 
+def _boolean(request: web.Request, name: str) -> bool:
+    """The query parameter ``name``: ``true`` (the default) or ``false``, or 400."""
+    values = request.query.getall(name, ["true"])
+    if any(value not in ("true", "false") for value in values):
+        raise ApiError(400, f"{name} must be true or false")
+    return values[-1] == "true"
+
+
 def _all_silences(connection: Connection, now: datetime) -> list[SilenceRecord]:
     return [
         silence
@@ -198,11 +206,8 @@ async def list_alerts(request: web.Request) -> web.Response:
         active = silences.in_state(connection, SilenceState.ACTIVE, now)
         return _alerts(read_models.firing_incidents(connection), active)
 
+    wanted = {"active": _boolean(request, "active"), "suppressed": _boolean(request, "silenced")}
     alerts = await request.app[RUNNER].read(read)
-    wanted = {
-        "active": request.query.get("active", "true") != "false",
-        "suppressed": request.query.get("silenced", "true") != "false",
-    }
     body = [
         alert
         for alert in alerts

@@ -25,8 +25,10 @@ def require_bearer(request: web.Request, token: SecretStr | None) -> None:
     if token is None:
         return
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # aiohttp keeps bytes that are not UTF-8 as surrogate escapes: compare the bytes sent
+    sent = given.strip().encode("utf-8", "surrogateescape")
     expected = token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(sent, expected):
         raise ApiError(401, "missing or wrong bearer token")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from pydantic_core import ErrorDetails
+from sqlalchemy.exc import SQLAlchemyError
 
 log = structlog.get_logger("lumen_bridge.api")
 
@@ -63,7 +64,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return json_error(exc.status, exc.reason)
+        response = json_error(exc.status, exc.reason)
+        if "Allow" in exc.headers:  # 405: the methods the path serves (RFC 9110 §15.5.6)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except (SQLAlchemyError, OSError) as exc:  # the database is away: retry later, not a bug
+        log.warning(
+            "database unavailable",
+            method=request.method,
+            path=request.path,
+            error=type(exc).__name__,
+        )
+        return json_error(503, "database unavailable; retry later")
     except Exception:
         log.exception("unhandled error", method=request.method, path=request.path)
         return json_error(500, "internal error; see the bridge's log")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 from sqlalchemy import Row
 
 from lumen_bridge.api.auth import require_admin
@@ -17,6 +18,7 @@ from lumen_bridge.api.schemas import (
     IncidentOut,
     TimelineEntry,
 )
+from lumen_bridge.domain.alertmanager import storable
 from lumen_bridge.pipeline.enqueue import dedup_key
 from lumen_bridge.store import read_models
 
@@ -24,6 +26,7 @@ __all__ = ["get_incident", "list_incidents"]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_ID = 2**63 - 1  # ids are signed 64-bit integers: a larger one names no incident
 
 
 def _incident_fields(incident: Row[Any]) -> dict[str, object]:
@@ -47,6 +50,8 @@ def _incident_fields(incident: Row[Any]) -> dict[str, object]:
         "last_notified_at": incident.last_notified_at,
         "notified": incident.notified,
         "held": incident.held,
+        "am_state": incident.am_state,
+        "am_absent_since": incident.am_absent_since,
     }
 
 
@@ -62,6 +67,13 @@ def _limit(raw: str | None) -> int:
     return min(value, MAX_LIMIT)
 
 
+def _text(query: MultiMapping[str], name: str) -> str | None:
+    value = query.get(name)
+    if value is not None and not storable(value):
+        raise ApiError(400, f"{name} must not contain a NUL character or a lone surrogate")
+    return value
+
+
 async def list_incidents(request: web.Request) -> web.Response:
     """Incidents, most recent activity first; ``?status=``, ``?receiver=``, ``?alertname=``."""
     require_admin(request)
@@ -70,12 +82,13 @@ async def list_incidents(request: web.Request) -> web.Response:
     if status not in (None, "firing", "resolved"):
         raise ApiError(400, "status must be firing or resolved")
     limit = _limit(query.get("limit"))
+    receiver, alertname = _text(query, "receiver"), _text(query, "alertname")
     rows = await request.app[RUNNER].read(
         lambda connection: read_models.list_incidents(
             connection,
             status=status,
-            receiver=query.get("receiver"),
-            alertname=query.get("alertname"),
+            receiver=receiver,
+            alertname=alertname,
             limit=limit,
         )
     )
@@ -87,10 +100,15 @@ async def get_incident(request: web.Request) -> web.Response:
     """One incident with its timeline: alerts received, notifications and their attempts."""
     require_admin(request)
     raw_id = request.match_info["id"]
-    if not raw_id.isdigit():
+    if not (raw_id.isascii() and raw_id.isdigit()):
         raise ApiError(400, f"incident id must be a number, not {raw_id!r}")
-    found = await request.app[RUNNER].read(
-        lambda connection: read_models.incident_timeline(connection, int(raw_id))
+    incident_id = int(raw_id)
+    found = (
+        await request.app[RUNNER].read(
+            lambda connection: read_models.incident_timeline(connection, incident_id)
+        )
+        if incident_id <= MAX_ID
+        else None
     )
     if found is None:
         raise ApiError(404, f"no incident {raw_id}")

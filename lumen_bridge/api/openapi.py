@@ -13,6 +13,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from lumen_bridge import __version__
+from lumen_bridge.api.alertmanager_v2 import PostableSilenceV2
+from lumen_bridge.api.openapi_paths import more_paths
 from lumen_bridge.api.schemas import ErrorBody, IncidentDetail, IncidentList, WebhookResult
 from lumen_bridge.api.silence_schemas import GettableSilence, PostableSilence
 from lumen_bridge.domain.alertmanager import WebhookPayload
@@ -24,6 +26,7 @@ _MODELS: list[type[BaseModel]] = [
     IncidentList,
     IncidentDetail,
     PostableSilence,
+    PostableSilenceV2,
     GettableSilence,
 ]
 
@@ -69,7 +72,9 @@ def _silence_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
         "/silence": {
             "post": {
                 "summary": "Create a silence (no matchers: raise the global suppression flag)",
-                "description": "Alertmanager's silence shape; give endsAt or duration.",
+                "description": "Alertmanager's silence shape. Give `endsAt` or `duration` "
+                "(one of them, not both); `startsAt` defaults to now. An empty `matchers` "
+                "list raises the global suppression flag.",
                 "security": bearer,
                 "requestBody": {
                     "required": True,
@@ -82,7 +87,8 @@ def _silence_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
             },
             "get": {
                 "summary": "Silences: active then pending, or those of one state",
-                "description": "Expired silences: the 1000 that ended last.",
+                "description": "Without `state`: active then pending. A silence stays "
+                "readable once expired: `?state=expired` lists the 1000 that ended last.",
                 "security": bearer,
                 "parameters": [
                     {
@@ -107,6 +113,7 @@ def _silence_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
         "/silence/{id}": {
             "get": {
                 "summary": "One silence",
+                "description": "Any silence, also once it has expired (`status.state`).",
                 "security": bearer,
                 "parameters": [silence_id],
                 "responses": {
@@ -116,6 +123,8 @@ def _silence_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
             },
             "delete": {
                 "summary": "Expire a silence now; what it held back is notified before the answer",
+                "description": "The silence is not deleted: it stays readable, expired, with "
+                "`GET /silence/{id}` and `GET /silence?state=expired`.",
                 "security": bearer,
                 "parameters": [silence_id],
                 "responses": {
@@ -195,6 +204,7 @@ def build_spec() -> dict[str, Any]:
                             "in": "path",
                             "required": True,
                             "schema": {"type": "integer", "minimum": 0},
+                            "description": "ids are signed 64-bit integers; a larger one is a 404",
                         }
                     ],
                     "responses": {
@@ -219,6 +229,7 @@ def build_spec() -> dict[str, Any]:
                     "responses": {"200": {"description": "OK", "content": {"text/plain": {}}}},
                 }
             },
+            **more_paths(bearer),
         },
     }
 

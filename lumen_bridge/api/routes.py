@@ -6,6 +6,7 @@ from aiohttp import web
 
 from lumen_bridge.api import (
     alertmanager_v2,
+    deliveries,
     explain,
     health,
     incidents,
@@ -26,6 +27,7 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/silence/{id}", silences.get_silence)
     router.add_delete("/silence/{id}", silences.expire)
     router.add_post("/explain", explain.explain_webhook)
+    router.add_post("/notifications/{id}/resend", deliveries.resend_notification)
     router.add_get("/incidents", incidents.list_incidents)
     router.add_get("/incidents/{id}", incidents.get_incident)
     router.add_get("/healthz", health.healthz)

@@ -58,6 +58,11 @@ class IncidentOut(_Out):
     last_notified_at: datetime | None
     notified: bool
     held: bool
+    am_state: Literal["active", "silenced", "inhibited"] | None = None
+    """What Alertmanager last said of the alert (docs/reconcile.md); null until reconcile has
+    seen it."""
+    am_absent_since: datetime | None = None
+    """Since when no Alertmanager peer has had the alert; null while one has it."""
 
 
 class IncidentList(_Out):

@@ -21,18 +21,19 @@ from pydantic import (
 )
 
 from lumen_bridge.config import parse_duration
+from lumen_bridge.domain.alertmanager import storable
 from lumen_bridge.domain.matchers import Matcher, MatcherError, from_api
 
 _LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("NUL characters are not allowed")
+def _storable(value: str) -> str:
+    if not storable(value):
+        raise ValueError("NUL characters and lone UTF-16 surrogates are not allowed")
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class InvalidSilence(ValueError):
@@ -44,7 +45,7 @@ class InvalidSilence(ValueError):
 
 
 class _Api(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class SilenceMatcher(_Api):
@@ -81,6 +82,15 @@ class SilenceMatcher(_Api):
 class PostableSilence(_Api):
     """``POST /silence``: what to silence and for how long (``endsAt`` or ``duration``)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [  # endsAt or duration, exactly one of them
+                {"required": [key], "properties": {key: {"type": "string"}}}
+                for key in ("endsAt", "duration")
+            ]
+        }
+    )
+
     matchers: list[SilenceMatcher] = Field(
         description="All must match (AND); an empty list raises the global suppression flag."
     )
@@ -92,6 +102,7 @@ class PostableSilence(_Api):
         default=None,
         description="Instead of endsAt: how long from startsAt, e.g. 2h, 90m, 1h30m, 1d.",
         examples=["2h"],
+        json_schema_extra={"pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w))+$"},
     )
     created_by: Text = Field(default="", alias="createdBy", max_length=200)
     comment: Text = ""

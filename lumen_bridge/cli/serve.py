@@ -21,8 +21,9 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable
+from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -131,6 +132,7 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"lumen-bridge: cannot start: {exc}", file=sys.stderr)
         return 2
+    _quiet_parse_errors()
     # Stopped before the loop runs (it then handles the signals): nothing has started yet.
     signal.signal(signal.SIGTERM, _stopped_early)
     try:
@@ -155,6 +157,28 @@ def serve(args: argparse.Namespace) -> int:
         for sock in sockets:
             sock.close()
     return 0
+
+
+def _quiet_parse_errors() -> None:
+    """aiohttp answers a request it cannot parse with a 400 that quotes the raw line, which
+    may be ``Authorization: Bearer <token>``; answer it with a plain reason instead (the log
+    line is redacted by :mod:`lumen_bridge.logs`)."""
+    from aiohttp.web_protocol import RequestHandler
+
+    quoting = RequestHandler.handle_error
+
+    def handle_error(
+        self: RequestHandler,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> Any:
+        if status == HTTPStatus.BAD_REQUEST:
+            message = "malformed HTTP request"
+        return quoting(self, request, status, exc, message)
+
+    RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
 
 
 def _stopped_early(signum: int, frame: object) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from lumen_bridge.config.fields import (
     Duration,
@@ -15,6 +16,7 @@ from lumen_bridge.config.fields import (
     Model,
     OptionalSecret,
     OptionalStr,
+    split_addresses,
 )
 from lumen_bridge.config.receivers import EmailReceiver, Receiver, TicketReceiver, WebhookReceiver
 
@@ -105,6 +107,37 @@ class RetentionConfig(Model):
     interval: Duration = timedelta(minutes=5)
 
 
+class AlertmanagersConfig(Model):
+    """Reconcile with Alertmanager (docs/reconcile.md): every ``interval``, ask each peer in
+    ``urls`` (base URLs, a list or one comma-separated string) for its alerts, and resolve
+    the firing incidents that every peer that answered no longer has, two polls in a row.
+    No URL: reconcile is off. Peers take a bearer ``token`` or basic auth (``username``,
+    ``password``), and ``ca_file``, a PEM bundle to trust instead of the system's CAs."""
+
+    urls: Annotated[list[HttpUrl], BeforeValidator(split_addresses)] = Field(default_factory=list)
+    interval: Duration = timedelta(minutes=1)
+    timeout: Duration = timedelta(seconds=10)
+    token: OptionalSecret = None
+    username: OptionalStr = None
+    password: OptionalSecret = None
+    ca_file: OptionalStr = None
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"no such file: {path} (ca_file must name a PEM bundle)")
+        return path
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> AlertmanagersConfig:
+        if self.token is not None and self.username is not None:
+            raise ValueError("set either token or username and password, not both")
+        if self.password is not None and self.username is None:
+            raise ValueError("a password needs a username")
+        return self
+
+
 class LogConfig(Model):
     """Log level and format (``auto``: JSON unless stdout is a terminal)."""
 
@@ -128,6 +161,7 @@ class Settings(Model):
     runbook: RunbookConfig = RunbookConfig()
     outbox: OutboxConfig = OutboxConfig()
     retention: RetentionConfig = RetentionConfig()
+    alertmanagers: AlertmanagersConfig = AlertmanagersConfig()
     log: LogConfig = LogConfig()
     receivers: list[Receiver] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list, validate_default=True)

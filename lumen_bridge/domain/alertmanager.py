@@ -2,14 +2,17 @@
 
 Tolerant where real Alertmanager is quirky (extra fields, ``endsAt`` of year 1 while
 firing, nine fractional digits, empty ``generatorURL``, regex-quoted ``receiver``),
-strict where a wrong value would corrupt an incident (status, labels, timestamps).
+strict where a wrong value would corrupt an incident or could not be stored (status,
+labels, timestamps that exist in UTC, text without NUL characters or lone surrogates).
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
-from typing import Annotated, Literal, NamedTuple
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AwareDatetime,
@@ -24,6 +27,10 @@ from pydantic_core import ErrorDetails
 
 AlertStatus = Literal["firing", "resolved"]
 LabelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Times are stored in UTC: one that leaves the calendar there (year 1 at +14:00, year 9999
+# at -05:00) is refused here, checked without converting it (which would overflow).
+_FIRST = datetime(1, 1, 1, tzinfo=UTC)
+_LAST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 
 class _Tolerant(BaseModel):
@@ -36,8 +43,8 @@ class Alert(_Tolerant):
     status: AlertStatus
     labels: dict[LabelName, str] = Field(min_length=1)
     annotations: dict[str, str] = {}
-    starts_at: AwareDatetime = Field(alias="startsAt")
-    ends_at: AwareDatetime | None = Field(default=None, alias="endsAt")
+    starts_at: AwareDatetime = Field(alias="startsAt", ge=_FIRST, le=_LAST)
+    ends_at: AwareDatetime | None = Field(default=None, alias="endsAt", le=_LAST)
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: Annotated[str, StringConstraints(max_length=200)] = ""
 
@@ -90,9 +97,80 @@ def problems(exc: ValidationError) -> list[ErrorDetails]:
     return exc.errors(include_input=False, include_url=False, include_context=False)
 
 
+# In JSON text a NUL or a UTF-16 surrogate can only be a ``\u`` escape: bodies without one
+# (nearly all) skip the search for the field that holds it.
+_ESCAPE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_CANNOT_STORE = "text with a NUL character or a lone UTF-16 surrogate cannot be stored"
+
+
+def storable(text: str) -> bool:
+    """Whether both databases can store ``text``: it holds no NUL and no lone surrogate."""
+    return _UNSTORABLE.search(text) is None
+
+
+def _keys(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(
+        key for name, field in model.model_fields.items() for key in (name, field.alias or name)
+    )
+
+
+_PAYLOAD_KEYS = _keys(WebhookPayload)
+_ALERT_KEYS = _keys(Alert)
+
+
+def _shown(text: str) -> str:
+    """``text`` with its unstorable characters escaped, fit to name a label in an answer."""
+    return _UNSTORABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
+def _check(
+    document: dict[str, Any], loc: tuple[int | str, ...], keys: frozenset[str]
+) -> list[ErrorDetails]:
+    """Every known field of ``document`` whose text (a string, or a map's names and values)
+    cannot be stored."""
+    found: list[ErrorDetails] = []
+
+    def check(text: str, where: tuple[int | str, ...]) -> None:
+        if not storable(text):
+            found.append(ErrorDetails(type="value_error", loc=where, msg=_CANNOT_STORE, input=None))
+
+    for key, value in document.items():
+        if key not in keys:
+            continue
+        if isinstance(value, str):
+            check(value, (*loc, key))
+        elif isinstance(value, dict):
+            for name, text in value.items():
+                check(name, (*loc, key, _shown(name), "[key]"))
+                if isinstance(text, str):
+                    check(text, (*loc, key, _shown(name)))
+    return found
+
+
+def _unstorable(body: bytes) -> list[ErrorDetails]:
+    """Each field of the webhook ``body`` holding a NUL or a lone surrogate, which neither
+    database can store; none for a body that is not a JSON object (validation says why)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(document, dict):
+        return []
+    found = _check(document, (), _PAYLOAD_KEYS)
+    alerts = document.get("alerts")
+    for index, alert in enumerate(alerts if isinstance(alerts, list) else []):
+        if isinstance(alert, dict):
+            found += _check(alert, ("alerts", index), _ALERT_KEYS)
+    return found
+
+
 def parse(body: bytes) -> WebhookPayload | Rejected:
     """``body`` as a webhook, or why it is not one."""
+    if _ESCAPE.search(body) and (found := _unstorable(body)):
+        return Rejected(found)
     try:
-        return WebhookPayload.model_validate_json(body)
+        # strict: a JSON number is no time and no count (Alertmanager sends neither as one)
+        return WebhookPayload.model_validate_json(body, strict=True)
     except ValidationError as exc:
         return Rejected(problems(exc))

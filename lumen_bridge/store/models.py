@@ -58,6 +58,15 @@ class IncidentStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
+class AlertmanagerState(enum.StrEnum):
+    """What Alertmanager last said of an incident's alert (docs/reconcile.md): ``active``,
+    or held back there by a silence or an inhibition."""
+
+    ACTIVE = "active"
+    SILENCED = "silenced"
+    INHIBITED = "inhibited"
+
+
 class OutboxStatus(enum.StrEnum):
     """Delivery state of a notification; ``delivered`` and ``dead`` are terminal."""
 
@@ -105,6 +114,11 @@ class Incident(Base):
     generator_url: Mapped[str] = mapped_column(Text, default="")
     alertmanager_url: Mapped[str] = mapped_column(Text, default="")
     group_key: Mapped[str] = mapped_column(Text, default="")
+    am_state: Mapped[str | None] = mapped_column(String(16))
+    """An :class:`AlertmanagerState`, set by reconcile; None until it sees the alert."""
+    am_absent_since: Mapped[datetime | None]
+    """The first poll of reconcile at which no peer that answered had the alert (None while
+    one has it): a second poll that finds it absent resolves the incident."""
 
 
 class AlertEvent(Base):

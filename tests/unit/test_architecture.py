@@ -40,8 +40,12 @@ ALLOWED: dict[str, set[str]] = {
         "metrics",
         "clock",
     },
+    "reconcile": {"pipeline", "store", "config", "domain", "clock"},
+    "web": {"api", "clock", "config", "domain", "notifiers", "pipeline", "store"},
     "app": {
         "api",
+        "reconcile",
+        "web",
         "clock",
         "config",
         "delivery",

@@ -1,0 +1,37 @@
+"""``POST /notifications/{id}/resend`` (admin): queue a copy of a dead notification.
+
+The copy is a new outbox row whose ``Idempotency-Key`` is the dead one's plus ``-resend-N``
+(:mod:`lumen_bridge.store.resend`): the receiver sees a new request, not a retry.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from lumen_bridge.api.auth import require_admin
+from lumen_bridge.api.errors import ApiError
+from lumen_bridge.api.keys import CLOCK, INGEST, RUNNER
+from lumen_bridge.store.resend import NoSuchNotification, NotDead, resend
+
+__all__ = ["resend_notification"]
+
+_MAX_ID = 2**63 - 1
+
+
+async def resend_notification(request: web.Request) -> web.Response:
+    """201 with the new row's id and key; 404 for no such notification, 409 if not dead."""
+    require_admin(request)
+    raw = request.match_info["id"]
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
+        raise ApiError(404, f"no notification {raw}")
+    outbox_id, now = int(raw), request.app[CLOCK]()
+    try:
+        resent = await request.app[RUNNER].write(lambda c: resend(c, outbox_id, now))
+    except NoSuchNotification as exc:
+        raise ApiError(404, str(exc)) from None
+    except NotDead as exc:
+        raise ApiError(409, str(exc)) from None
+    request.app[INGEST].on_queued()
+    return web.json_response(
+        {"id": resent.id, "idempotency_key": resent.idempotency_key}, status=201
+    )
