@@ -8,6 +8,7 @@ Pages go to an aiosmtpd sink in its own process, so the outbox drains as in prod
 
     python bench/ingest.py                     # SQLite, hit and miss, 3 rounds of 10 s
     python bench/ingest.py --db postgres --rounds 2 --seconds 5
+    python bench/ingest.py --config my-config.yaml    # the bridge with another configuration
 
 Workloads: "hit" repeats one payload (every alert after the first is deduplicated);
 "miss" varies fingerprints and labels per request, so every alert opens an incident.
@@ -132,6 +133,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--config", type=Path, help="the bridge's configuration (default: shipped)")
     args = parser.parse_args()
     workloads = ["hit", "miss"] if args.workload == "both" else [args.workload]
     body = payload_text()
@@ -154,7 +156,7 @@ def main() -> None:
                 smtp = free_port()
                 with database(args.db, workdir) as url, listening(smtp_sink(smtp), smtp):
                     port = free_port()
-                    with bridge(url, port, SMTP_PORT=str(smtp)):
+                    with bridge(url, port, args.config, SMTP_PORT=str(smtp)):
                         b_rps, b_p99, total, bad = wrk(port, script, args.seconds, args.connections)
                         ok, alerts = settled_metrics(
                             port,

@@ -3,9 +3,10 @@
 Started in this order, stopped in the reverse (aiohttp's ``cleanup_ctx``): the database
 (migrations, retried until the database answers, then the process's runner), ingest (the
 pipeline, the writer process and the group commit), the delivery worker, the silence
-replayer and, when Alertmanager peers are configured, the reconciler. The routes are the
-API's and the web console's. docs/architecture.md shows what each part owns. While they start,
-:func:`starting_app` answers in their place (``lumen-bridge serve`` listens at once).
+replayer, the pruner (retention) and, when Alertmanager peers are configured, the
+reconciler. The routes are the API's and the web console's. docs/architecture.md shows what
+each part owns. While they start, :func:`starting_app` answers in their place
+(``lumen-bridge serve`` listens at once).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from lumen_bridge.delivery import OutboxWorker, delivering
 from lumen_bridge.ingest import Ingest, RejectionLog
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline, Replayer
+from lumen_bridge.pruner import Pruner
 from lumen_bridge.reconcile import reconciling
 from lumen_bridge.store import migrate
 from lumen_bridge.store.database import open_runner
@@ -135,6 +137,16 @@ async def _replay(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _prune(app: web.Application) -> AsyncIterator[None]:
+    """Run the pruner: what is older than retention.max_age goes, in the background."""
+    pruner = Pruner(app[RUNNER], app[SETTINGS].retention, app[METRICS], app[CLOCK])
+    task = asyncio.create_task(pruner.run(), name="pruner")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _reconcile(app: web.Application) -> AsyncIterator[None]:
     """Run the reconciler: it resolves what Alertmanager no longer has (docs/reconcile.md)."""
     async with reconciling(
@@ -171,6 +183,7 @@ def create_app(
     if deliver:
         app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_replay)
+    app.cleanup_ctx.append(_prune)
     if settings.alertmanagers.urls:
         app.cleanup_ctx.append(_reconcile)
     add_routes(app)

@@ -47,7 +47,7 @@ class DatabaseConfig(Model):
 
     url: str = "sqlite+aiosqlite:///lumen-bridge.db"
     pool_size: int = Field(default=10, ge=1)
-    sqlite_synchronous: Literal["normal", "full"] = "normal"
+    sqlite_synchronous: Literal["normal", "full"] = "full"
     writer: Literal["process", "thread"] = "process"
 
     @field_validator("url")

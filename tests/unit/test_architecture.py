@@ -40,10 +40,12 @@ ALLOWED: dict[str, set[str]] = {
         "metrics",
         "clock",
     },
+    "pruner": {"store", "config", "clock", "metrics"},
     "reconcile": {"pipeline", "store", "config", "domain", "clock"},
     "web": {"api", "clock", "config", "domain", "notifiers", "pipeline", "store"},
     "app": {
         "api",
+        "pruner",
         "reconcile",
         "web",
         "clock",
