@@ -8,16 +8,19 @@ the matchers also travel there (by pickle) and are compiled again.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from lumen_bridge.api.keys import RUNNER
 from lumen_bridge.app import create_app
 from lumen_bridge.cli.main import main
 from lumen_bridge.config import ConfigError, load_settings
 from lumen_bridge.config.settings import RouteConfig
+from lumen_bridge.store import silences
 from tests.conftest import (
     ADMIN_TOKEN,
     SERVER_SHUTDOWN_TIMEOUT,
@@ -134,3 +137,30 @@ def test_the_silence_command_refuses_it_before_sending_anything(
     monkeypatch.setenv("LUMEN_BRIDGE_URL", "http://127.0.0.1:9")  # nobody: must not be asked
     assert main(["silence", "add", 'rx=~"(?!a)b"', "--duration", "1h"]) == 2
     assert "lookahead (?=...) and (?!...) is not supported" in capsys.readouterr().err
+
+
+async def test_a_stored_silence_this_version_refuses_stays_readable_and_holds_nothing(
+    client: TestClient[Any, Any], clock: FakeClock
+) -> None:
+    """Stored by an earlier version (Python ``re``): listed, expirable, and skipped when
+    webhooks are decided, instead of failing them."""
+    lookahead = [{"name": "rx", "value": "(?=a)a+", "isRegex": True, "isEqual": True}]
+    stored = await client.app[RUNNER].write(
+        lambda connection: silences.add(
+            connection,
+            matchers=lookahead,
+            starts_at=clock.now,
+            ends_at=clock.now + timedelta(hours=1),
+            created_by="earlier version",
+            comment="",
+            now=clock.now,
+        )
+    )
+    response = await client.get("/silence", headers=ADMIN)
+    listed = await response.json()
+    assert response.status == 200, listed
+    assert [s["matchers"] for s in listed] == [lookahead]
+    answer = await timed_post(client, payload(labels={"rx": "aaa"}))
+    assert (answer["queued"], answer["suppressed"]) == (1, 0)
+    expired = await client.delete(f"/silence/{stored.id}", headers=ADMIN)
+    assert expired.status == 200

@@ -7,11 +7,14 @@ what a silence held back once it ends (:mod:`lumen_bridge.pipeline.replay`).
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
+from typing import Any
 
 import structlog
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from lumen_bridge.api.errors import ApiError
@@ -33,16 +36,28 @@ log = structlog.get_logger("lumen_bridge.silences")
 
 
 def view(silence: SilenceRecord, now: datetime) -> GettableSilence:
-    """``silence`` as the APIs return it, with its state at ``now``."""
-    return GettableSilence(
+    """``silence`` as the APIs return it, with its state at ``now`` (built from the stored
+    row as it is, not checked again: see :func:`_stored`)."""
+    return GettableSilence.model_construct(
         id=silence.id,
         status=SilenceStatus(state=state_at(silence.starts_at, silence.ends_at, now).value),
-        matchers=[SilenceMatcher.model_validate(m) for m in silence.matchers],
+        matchers=[_stored(m) for m in silence.matchers],
         starts_at=silence.starts_at,
         ends_at=silence.ends_at,
         updated_at=silence.updated_at,
         created_by=silence.created_by,
         comment=silence.comment,
+    )
+
+
+def _stored(matcher: dict[str, Any]) -> SilenceMatcher:
+    """A stored matcher as the APIs show it, not checked again: one that an earlier version
+    stored with a pattern this one refuses stays readable, and can be expired."""
+    return SilenceMatcher.model_construct(
+        name=matcher["name"],
+        value=matcher["value"],
+        is_regex=bool(matcher.get("isRegex", False)),
+        is_equal=bool(matcher.get("isEqual", True)),
     )
 
 
@@ -55,12 +70,20 @@ def silence_id(request: web.Request) -> str:
         raise ApiError(404, f"no silence {raw}") from None
 
 
+def _described(silence: SilenceRecord) -> str:
+    """The matchers in amtool's syntax (as stored, for one this version cannot compile)."""
+    try:
+        return describe([SilenceMatcher.model_validate(m) for m in silence.matchers])
+    except ValidationError:
+        return json.dumps(silence.matchers)
+
+
 def _logged(event: str, silence: SilenceRecord) -> None:
     log.info(
         event,
         silence_id=silence.id,
         created_by=silence.created_by,
-        matchers=describe([SilenceMatcher.model_validate(m) for m in silence.matchers]),
+        matchers=_described(silence),
         starts_at=silence.starts_at.isoformat(),
         ends_at=silence.ends_at.isoformat(),
     )
