@@ -357,6 +357,7 @@ def test_the_shipped_default_is_valid_with_every_variable_set(tmp_path: Path) ->
         "LUMEN_DEFAULT_WEBHOOK_TOKEN": "hook-token",
         "LUMEN_ALERTMANAGER_URLS": "http://am1:9093,http://am2:9093",
         "LUMEN_RECONCILE_INTERVAL": "30s",
+        "LUMEN_EXTERNAL_URL": "https://lumen.example.com",
     }
     assert set(environ) == _variables(SHIPPED)  # every variable the file reads
     settings = load_settings(SHIPPED, environ=environ)
@@ -376,6 +377,7 @@ def test_the_shipped_default_is_valid_with_every_variable_set(tmp_path: Path) ->
     assert settings.retention.max_age == timedelta(days=7)
     assert settings.alertmanagers.urls == ["http://am1:9093", "http://am2:9093"]
     assert settings.alertmanagers.interval == timedelta(seconds=30)
+    assert settings.server.external_url == "https://lumen.example.com"
     assert settings.auth.alert_token is not None
     assert settings.auth.alert_token.get_secret_value() == "alert-token"
 

@@ -262,3 +262,25 @@ async def test_an_html_template_of_ones_own_is_autoescaped(
     await eventually(lambda: len(smtp.messages) == 1)
     _, html = text_and_html(smtp.messages[0].message)
     assert html.replace("\r\n", "\n") == "<p>&lt;img src=x onerror=alert(1)&gt;</p>\n"
+
+
+async def test_a_page_links_the_console_when_the_bridge_knows_its_address(
+    make_client: AppFactory, smtp: SmtpSink
+) -> None:
+    client = await mailer(make_client, smtp, LUMEN_EXTERNAL_URL="https://lumen.example.com")
+    await post(client, payload())
+    await eventually(lambda: len(smtp.messages) == 1)
+    plain, html = text_and_html(smtp.messages[0].message)
+    assert "On the bridge: https://lumen.example.com/ui/incidents/1" in plain
+    assert "Silence it:   https://lumen.example.com/ui/silences?matchers=" in plain
+    assert 'href="https://lumen.example.com/ui/incidents/1"' in html
+
+
+async def test_without_its_address_a_page_has_no_console_links(
+    make_client: AppFactory, smtp: SmtpSink
+) -> None:
+    client = await mailer(make_client, smtp)
+    await post(client, payload())
+    await eventually(lambda: len(smtp.messages) == 1)
+    plain, _ = text_and_html(smtp.messages[0].message)
+    assert "/ui/" not in plain

@@ -247,3 +247,17 @@ def _delivered_count(metrics: str) -> float:
     prefix = 'lumen_bridge_notifications_total{receiver="backlog",result="delivered"} '
     lines = [line for line in metrics.splitlines() if line.startswith(prefix)]
     return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+
+async def test_a_ticket_links_the_console_when_the_bridge_knows_its_address(
+    make_client: AppFactory, tickets: TicketServer
+) -> None:
+    client = await make_client(
+        deliver=True, LUMEN_TICKET_URL=tickets.url, LUMEN_EXTERNAL_URL="https://lumen.example.com"
+    )
+    await post(client, payload(labels=TICKET))
+    await eventually(lambda: len(tickets.requests) == 1)
+    body = tickets.requests[0].body
+    assert set(body) == CONTRACT_KEYS | {"incident_url", "silence_url"}
+    assert body["incident_url"] == "https://lumen.example.com/ui/incidents/1"
+    assert body["silence_url"].startswith("https://lumen.example.com/ui/silences?matchers=")

@@ -73,14 +73,24 @@ def _rendered(settings: Settings, notification: NewNotification) -> dict[str, An
     if isinstance(receiver, EmailReceiver):
         templates = page_templates(receiver.templates)
         page = build_page(
-            delivery, receiver, settings.runbook, templates, row["created_at"], "lumen-bridge"
+            delivery,
+            receiver,
+            settings.runbook,
+            templates,
+            row["created_at"],
+            "lumen-bridge",
+            settings.server.external_url,
         )
         shown["subject"] = str(page["Subject"])
         shown["to"] = receiver.to
         plain = next(part for part in page.walk() if part.get_content_type() == "text/plain")
         shown["text"] = bytes(plain.get_payload(decode=True)).decode()
     elif isinstance(receiver, TicketReceiver):
-        shown["body"] = ticket_body(alerts[0], row["action"], settings.runbook)
+        shown["body"] = ticket_body(
+            alerts[0], row["action"], settings.runbook, settings.server.external_url
+        )
     else:
-        shown["body"] = forward_body(alerts[0], delivery, settings.runbook)
+        shown["body"] = forward_body(
+            alerts[0], delivery, settings.runbook, settings.server.external_url
+        )
     return shown

@@ -14,6 +14,7 @@ from lumen_bridge.config.fields import (
     HttpUrl,
     MatcherField,
     Model,
+    OptionalHttpUrl,
     OptionalSecret,
     OptionalStr,
     split_addresses,
@@ -27,6 +28,9 @@ class ServerConfig(Model):
     host: str = "127.0.0.1"
     port: int = Field(default=9095, ge=1, le=65535)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    external_url: OptionalHttpUrl = None
+    """The bridge's address as people reach it: page e-mails and tickets then link to the
+    incident's page and to a silence form for the alert; unset, they do not."""
 
 
 class AuthConfig(Model):

@@ -35,12 +35,14 @@ def build_notifiers(
         if not receiver.has_destination:
             continue
         if isinstance(receiver, EmailReceiver):
-            notifiers[receiver.name] = EmailNotifier(receiver, settings.runbook, clock)
+            notifiers[receiver.name] = EmailNotifier(
+                receiver, settings.runbook, clock, external_url=settings.server.external_url
+            )
             continue
         assert receiver.url is not None  # has_destination
         poster = JsonPoster(session, receiver.url, receiver.token, receiver.timeout, clock)
         kind = TicketNotifier if isinstance(receiver, TicketReceiver) else WebhookNotifier
-        notifiers[receiver.name] = kind(poster, settings.runbook)
+        notifiers[receiver.name] = kind(poster, settings.runbook, settings.server.external_url)
     return notifiers
 
 

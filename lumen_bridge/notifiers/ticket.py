@@ -13,6 +13,7 @@ from lumen_bridge.config import RunbookConfig
 from lumen_bridge.domain.notification import AlertSnapshot, Delivery
 from lumen_bridge.notifiers.base import Result
 from lumen_bridge.notifiers.http import JsonPoster
+from lumen_bridge.notifiers.links import incident_url, silence_url
 from lumen_bridge.notifiers.runbook import runbook_url
 
 _TITLE_SKIP = ("alertname", "severity")
@@ -26,10 +27,13 @@ def title(alert: AlertSnapshot) -> str:
     return f"{name} ({rest})" if rest else name
 
 
-def ticket_body(alert: AlertSnapshot, action: str, runbooks: RunbookConfig) -> dict[str, Any]:
-    """The ticket system's JSON for one incident action."""
+def ticket_body(
+    alert: AlertSnapshot, action: str, runbooks: RunbookConfig, external_url: str | None = None
+) -> dict[str, Any]:
+    """The ticket system's JSON for one incident action; with ``external_url`` it also links
+    the incident's page on the bridge (``incident_url``) and a silence form (``silence_url``)."""
     annotations = alert["annotations"]
-    return {
+    body = {
         "version": "1",
         "action": action,
         "dedup_key": alert["dedup_key"],
@@ -48,17 +52,24 @@ def ticket_body(alert: AlertSnapshot, action: str, runbooks: RunbookConfig) -> d
         "generator_url": alert["generator_url"],
         "alertmanager_url": alert["alertmanager_url"],
     }
+    if external_url:
+        body["incident_url"] = incident_url(external_url, alert["incident_id"])
+        body["silence_url"] = silence_url(external_url, alert["labels"])
+    return body
 
 
 class TicketNotifier:
     """POSTs each incident action to the ticket system."""
 
-    def __init__(self, poster: JsonPoster, runbooks: RunbookConfig) -> None:
+    def __init__(
+        self, poster: JsonPoster, runbooks: RunbookConfig, external_url: str | None = None
+    ) -> None:
         self.poster = poster
         self.runbooks = runbooks
+        self.external_url = external_url
 
     async def send(self, delivery: Delivery) -> Result:
         """Send the row's one incident action."""
         [alert] = delivery.alerts
-        body = ticket_body(alert, delivery.action, self.runbooks)
+        body = ticket_body(alert, delivery.action, self.runbooks, self.external_url)
         return await self.poster.post(body, {"Idempotency-Key": delivery.idempotency_key})

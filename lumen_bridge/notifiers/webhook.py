@@ -12,15 +12,20 @@ from lumen_bridge.config import RunbookConfig
 from lumen_bridge.domain.notification import AlertSnapshot, Delivery
 from lumen_bridge.notifiers.base import Result
 from lumen_bridge.notifiers.http import JsonPoster
+from lumen_bridge.notifiers.links import incident_url, silence_url
 from lumen_bridge.notifiers.runbook import runbook_url
 
 _NOT_ENDED = "0001-01-01T00:00:00Z"
 
 
 def forward_body(
-    alert: AlertSnapshot, delivery: Delivery, runbooks: RunbookConfig
+    alert: AlertSnapshot,
+    delivery: Delivery,
+    runbooks: RunbookConfig,
+    external_url: str | None = None,
 ) -> dict[str, Any]:
-    """A version-4 Alertmanager payload carrying the one alert of ``delivery``."""
+    """A version-4 Alertmanager payload carrying the one alert of ``delivery`` (with
+    ``external_url``, ``lumen`` links the incident's page and a silence form)."""
     labels = alert["labels"]
     annotations = alert["annotations"]
     return {
@@ -50,6 +55,14 @@ def forward_body(
             "dedup_key": alert["dedup_key"],
             "occurrences": alert["occurrences"],
             "runbook_url": runbook_url(runbooks, alert["alertname"], annotations),
+            **(
+                {
+                    "incident_url": incident_url(external_url, alert["incident_id"]),
+                    "silence_url": silence_url(external_url, labels),
+                }
+                if external_url
+                else {}
+            ),
         },
     }
 
@@ -57,12 +70,15 @@ def forward_body(
 class WebhookNotifier:
     """POSTs each incident action to the default webhook."""
 
-    def __init__(self, poster: JsonPoster, runbooks: RunbookConfig) -> None:
+    def __init__(
+        self, poster: JsonPoster, runbooks: RunbookConfig, external_url: str | None = None
+    ) -> None:
         self.poster = poster
         self.runbooks = runbooks
+        self.external_url = external_url
 
     async def send(self, delivery: Delivery) -> Result:
         """Forward the row's one alert."""
         [alert] = delivery.alerts
-        body = forward_body(alert, delivery, self.runbooks)
+        body = forward_body(alert, delivery, self.runbooks, self.external_url)
         return await self.poster.post(body, {"Idempotency-Key": delivery.idempotency_key})

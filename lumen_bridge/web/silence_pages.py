@@ -91,8 +91,11 @@ async def _page(
 
 
 async def list_silences(request: web.Request, session: Session) -> web.StreamResponse:
-    """``GET /ui/silences``."""
-    return await _page(request, session, dict(DEFAULT_FORM))
+    """``GET /ui/silences``; ``?matchers=`` fills the form in (the "silence it" link of a page
+    or a ticket), to be reviewed before it is submitted."""
+    fields = dict(DEFAULT_FORM)
+    fields["matchers"] = request.query.get("matchers", "")
+    return await _page(request, session, fields)
 
 
 async def create(request: web.Request, session: Session) -> web.StreamResponse:

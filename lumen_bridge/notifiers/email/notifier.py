@@ -32,8 +32,10 @@ class EmailNotifier:
         pool_size: int = POOL_SIZE,
         max_messages: int = POOL_MESSAGES,
         max_idle: float = POOL_IDLE,
+        external_url: str | None = None,
     ) -> None:
         self.receiver = receiver
+        self.external_url = external_url
         self.runbooks = runbooks
         self.clock = clock
         self.templates = page_templates(receiver.templates)
@@ -54,6 +56,7 @@ class EmailNotifier:
                     self.templates,
                     self.clock(),
                     self.domain,
+                    self.external_url,
                 )
                 await self.pool.send(message, self.sender, self.receiver.to)
         except aiosmtplib.SMTPRecipientsRefused as exc:

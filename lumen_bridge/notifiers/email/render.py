@@ -28,6 +28,7 @@ from markupsafe import Markup, escape
 
 from lumen_bridge.config import EmailReceiver, RunbookConfig, Settings
 from lumen_bridge.domain.notification import AlertSnapshot, Delivery, Earlier
+from lumen_bridge.notifiers.links import incident_url, silence_url
 from lumen_bridge.notifiers.runbook import runbook_url
 
 __all__ = ["build_page", "check_templates", "message_id", "one_line", "page_templates", "subject"]
@@ -81,7 +82,7 @@ def check_templates(settings: Settings) -> list[str]:
     """What is wrong with the e-mail receivers' own templates, found by rendering a sample
     page with each (``key.path: message`` lines, keys as the file names them)."""
     problems = []
-    context = _context(_sample(), settings.runbook)
+    context = _context(_sample(), settings.runbook, settings.server.external_url)
     for index, receiver in enumerate(settings.receivers):
         if not isinstance(receiver, EmailReceiver) or receiver.templates is None:
             continue
@@ -130,11 +131,13 @@ class _AlertView:
     incident_id: int
     dedup_key: str
     runbook_url: str
+    incident_url: str | None
+    silence_url: str | None
     alertmanager_url: str
     generator_url: str
 
 
-def _view(alert: AlertSnapshot, runbooks: RunbookConfig) -> _AlertView:
+def _view(alert: AlertSnapshot, runbooks: RunbookConfig, external_url: str | None) -> _AlertView:
     labels = sorted((one_line(k), one_line(v)) for k, v in alert["labels"].items())
     annotations = alert["annotations"]
     return _AlertView(
@@ -151,15 +154,19 @@ def _view(alert: AlertSnapshot, runbooks: RunbookConfig) -> _AlertView:
         incident_id=alert["incident_id"] or 0,
         dedup_key=alert["dedup_key"],
         runbook_url=runbook_url(runbooks, alert["alertname"], annotations),
+        incident_url=incident_url(external_url, alert["incident_id"]),
+        silence_url=silence_url(external_url, alert["labels"]),
         alertmanager_url=alert["alertmanager_url"],
         generator_url=alert["generator_url"],
     )
 
 
-def _context(delivery: Delivery, runbooks: RunbookConfig) -> dict[str, Any]:
+def _context(
+    delivery: Delivery, runbooks: RunbookConfig, external_url: str | None = None
+) -> dict[str, Any]:
     """What the templates see: ``headline``, the alerts shown in full (``detailed``), those
     listed a line each (``compact``) and the number not listed (``omitted``)."""
-    views = [_view(a, runbooks) for a in delivery.alerts[:LISTED]]
+    views = [_view(a, runbooks, external_url) for a in delivery.alerts[:LISTED]]
     count = len(delivery.alerts)
     return {
         "headline": f"{count} alert{'s' if count != 1 else ''} "
@@ -216,11 +223,13 @@ def build_page(
     templates: jinja2.Environment,
     now: datetime,
     domain: str,
+    external_url: str | None = None,
 ) -> MIMEMultipart:
     """The page for ``delivery`` to ``receiver``: multipart, plain text and HTML, from
-    ``templates`` (:func:`page_templates`); its ``Message-ID`` in ``domain``."""
+    ``templates`` (:func:`page_templates`); its ``Message-ID`` in ``domain``; links to the
+    console when ``external_url`` (``server.external_url``) is set."""
     resolved = delivery.action == "resolve"
-    context = _context(delivery, runbooks)
+    context = _context(delivery, runbooks, external_url)
     # The compat32 MIME classes: a third of the cost of EmailMessage's header registry,
     # which a page pays on its way to the relay. They check nothing: every header value
     # below is one line by construction.
