@@ -325,6 +325,9 @@ async def test_explain_shows_what_a_post_would_do(bridge: Bridge, page: Page) ->
     await expect(article).to_contain_text("Routes tried")
     await expect(article).to_contain_text("To backlog: queued")
     await expect(article).to_contain_text("Idempotency-Key lumen-1-open-1")
+    shown = page.locator(".rendered")  # the ticket as the ticket system would get it
+    await expect(shown).to_contain_text("What backlog would get (ticket, open)")
+    await expect(shown).to_contain_text('"dedup_key": "lumen-1"')
     await shot(page, "explain")
     assert await statuses(bridge) == []  # nothing stored
 

@@ -26,7 +26,7 @@ from lumen_bridge.notifiers.webhook import forward_body
 from lumen_bridge.pipeline.explain import explain
 from lumen_bridge.store.sql.append import NewNotification
 
-__all__ = ["explain_webhook"]
+__all__ = ["explain_webhook", "rendered"]
 
 
 async def explain_webhook(request: web.Request) -> web.Response:
@@ -44,13 +44,13 @@ async def explain_webhook(request: web.Request) -> web.Response:
         {
             "answer": explained.answer.as_json(),
             "alerts": explained.alerts,
-            "notifications": [_rendered(settings, n) for n in explained.notifications],
+            "notifications": [rendered(settings, n) for n in explained.notifications],
             "stored": False,
         }
     )
 
 
-def _rendered(settings: Settings, notification: NewNotification) -> dict[str, Any]:
+def rendered(settings: Settings, notification: NewNotification) -> dict[str, Any]:
     """The notification as its receiver would get it."""
     row = notification.row
     alerts: list[AlertSnapshot] = [item["snapshot"] for item in notification.items]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lumen_bridge.api.keys import CLOCK, INGEST
+from lumen_bridge.api.explain import rendered
+from lumen_bridge.api.keys import CLOCK, INGEST, SETTINGS
 from lumen_bridge.domain.alertmanager import Rejected, parse
 from lumen_bridge.pipeline.explain import explain
 from lumen_bridge.web.render import page
@@ -51,4 +52,13 @@ async def explain_webhook(request: web.Request, session: Session) -> web.StreamR
             explained=None,
         )
     explained = await explain(request.app[INGEST].pipeline, payload, request.app[CLOCK]())
-    return page(request, "explain.html", session, body=body, problems=None, explained=explained)
+    settings = request.app[SETTINGS]
+    return page(
+        request,
+        "explain.html",
+        session,
+        body=body,
+        problems=None,
+        explained=explained,
+        sent=[rendered(settings, n) for n in explained.notifications],
+    )
