@@ -438,3 +438,40 @@ async def test_the_console_reads_and_resend_on_each_backend(
         }
 
     await eventually(settled)
+
+
+CONTRAST = """() => {
+  const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const worst = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || el.offsetParent === null) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color).slice(0, 3)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) worst.push([el.tagName, el.textContent.trim().slice(0, 30), ratio.toFixed(2)]);
+  }
+  return worst;
+}"""
+
+
+async def test_every_text_has_enough_contrast(bridge: Bridge, page: Page) -> None:
+    """WCAG AA (4.5:1) for the text of each page, from the browser's computed styles."""
+    await dead_ticket(bridge)
+    await sign_in(page, bridge.url)
+    low = {}
+    for path in ("/", "/ui/incidents/1", "/ui/silences", "/ui/flag", "/ui/deliveries"):
+        await page.goto(bridge.url + path)
+        if found := await page.evaluate(CONTRAST):
+            low[path] = found
+    assert low == {}
