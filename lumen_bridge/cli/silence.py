@@ -157,7 +157,7 @@ def register(subcommands: Any) -> None:
     """Add ``silence`` and its actions to the ``lumen-bridge`` parser's subcommands."""
     silence = subcommands.add_parser(
         "silence",
-        help="add, list or expire silences (a client of the bridge's /silence API)",
+        help="add, list, query or expire silences (a client of the bridge's silence API)",
         description="Silence alerts in the running bridge, like amtool does for Alertmanager.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
