@@ -12,19 +12,18 @@ from lumen_bridge.api.auth import require_admin
 from lumen_bridge.api.errors import ApiError
 from lumen_bridge.api.keys import CLOCK, INGEST, RUNNER
 from lumen_bridge.store.resend import NoSuchNotification, NotDead, resend
+from lumen_bridge.store.types import row_id
 
 __all__ = ["resend_notification"]
-
-_MAX_ID = 2**63 - 1
 
 
 async def resend_notification(request: web.Request) -> web.Response:
     """201 with the new row's id and key; 404 for no such notification, 409 if not dead."""
     require_admin(request)
     raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
+    outbox_id, now = row_id(raw), request.app[CLOCK]()
+    if outbox_id is None:
         raise ApiError(404, f"no notification {raw}")
-    outbox_id, now = int(raw), request.app[CLOCK]()
     try:
         resent = await request.app[RUNNER].write(lambda c: resend(c, outbox_id, now))
     except NoSuchNotification as exc:

@@ -21,12 +21,12 @@ from lumen_bridge.api.schemas import (
 from lumen_bridge.domain.alertmanager import storable
 from lumen_bridge.pipeline.enqueue import dedup_key
 from lumen_bridge.store import read_models
+from lumen_bridge.store.types import row_id
 
 __all__ = ["get_incident", "list_incidents"]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-MAX_ID = 2**63 - 1  # ids are signed 64-bit integers: a larger one names no incident
 
 
 def _incident_fields(incident: Row[Any]) -> dict[str, object]:
@@ -102,14 +102,13 @@ async def get_incident(request: web.Request) -> web.Response:
     raw_id = request.match_info["id"]
     if not (raw_id.isascii() and raw_id.isdigit()):
         raise ApiError(400, f"incident id must be a number, not {raw_id!r}")
-    incident_id = int(raw_id)
-    found = (
-        await request.app[RUNNER].read(
-            lambda connection: read_models.incident_timeline(connection, incident_id)
+    incident_id = row_id(raw_id)  # None: a number past every id, which names no incident
+    found = None
+    if incident_id is not None:
+        wanted = incident_id
+        found = await request.app[RUNNER].read(
+            lambda connection: read_models.incident_timeline(connection, wanted)
         )
-        if incident_id <= MAX_ID
-        else None
-    )
     if found is None:
         raise ApiError(404, f"no incident {raw_id}")
     timeline = [

@@ -11,10 +11,21 @@ from pydantic_core import from_json, to_json
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["JSON_COLUMNS", "BigId", "UTCDateTime", "json_text"]
+__all__ = ["JSON_COLUMNS", "MAX_ID", "BigId", "UTCDateTime", "json_text", "row_id"]
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+MAX_ID = 2**63 - 1
+"""The largest id a row can have (both backends' ids are signed 64-bit integers)."""
+
+
+def row_id(text: str) -> int | None:
+    """The id ``text`` (a path segment) names, or None when it cannot name a row: not ASCII
+    digits, or past :data:`MAX_ID`."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
 
 
 def _as_utc(value: datetime) -> datetime:

@@ -12,14 +12,13 @@ from aiohttp import web
 from lumen_bridge.api.keys import CLOCK, INGEST, RUNNER, SETTINGS
 from lumen_bridge.store import console_reads
 from lumen_bridge.store.resend import NotDead, resend
+from lumen_bridge.store.types import row_id
 from lumen_bridge.web.render import error_page, page
 from lumen_bridge.web.sessions import Session
 
 __all__ = ["deliveries", "resend_dead"]
 
 log = structlog.get_logger("lumen_bridge.web")
-
-MAX_ID = 2**63 - 1
 
 
 async def deliveries(request: web.Request, session: Session) -> web.StreamResponse:
@@ -47,9 +46,10 @@ async def deliveries(request: web.Request, session: Session) -> web.StreamRespon
 async def resend_dead(request: web.Request, session: Session) -> web.StreamResponse:
     """``POST /ui/deliveries/{id}/resend``: queue a copy of a dead notification."""
     raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID):
+    wanted = row_id(raw)
+    if wanted is None:
         return error_page(request, 404, f"There is no notification {raw}.", session)
-    outbox_id, now = int(raw), request.app[CLOCK]()
+    outbox_id, now = wanted, request.app[CLOCK]()
     try:
         resent = await request.app[RUNNER].write(
             lambda connection: resend(connection, outbox_id, now)

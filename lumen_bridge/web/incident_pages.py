@@ -12,13 +12,13 @@ from lumen_bridge.domain.alertmanager import storable
 from lumen_bridge.notifiers.runbook import runbook_url
 from lumen_bridge.store import console_reads, read_models
 from lumen_bridge.store.console_reads import IncidentQuery
+from lumen_bridge.store.types import row_id
 from lumen_bridge.web.render import error_page, page
 from lumen_bridge.web.sessions import Session
 
 __all__ = ["incident", "incidents"]
 
 PAGE_SIZE = 50
-MAX_ID = 2**63 - 1
 
 
 def _choice(query: MultiMapping[str], name: str) -> str | None:
@@ -77,9 +77,10 @@ async def incidents(request: web.Request, session: Session) -> web.StreamRespons
 async def incident(request: web.Request, session: Session) -> web.StreamResponse:
     """``GET /ui/incidents/{id}``: the incident, its links and its timeline."""
     raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID):
+    wanted = row_id(raw)
+    if wanted is None:
         return error_page(request, 404, f"There is no incident {raw}.", session)
-    incident_id = int(raw)
+    incident_id = wanted
     found = await request.app[RUNNER].read(
         lambda connection: read_models.incident_timeline(connection, incident_id)
     )
