@@ -72,21 +72,17 @@ def _boolean(request: web.Request, name: str) -> bool:
     return values[-1] == "true"
 
 
-def _all_silences(connection: Connection, now: datetime) -> list[SilenceRecord]:
-    return [
-        silence
-        for state in (SilenceState.ACTIVE, SilenceState.PENDING, SilenceState.EXPIRED)
-        for silence in silences.in_state(connection, state, now)
-    ]
-
-
 async def list_silences(request: web.Request) -> web.Response:
     """``GET /api/v2/silences``: every silence (active, pending, then expired) whose matchers,
     taken as labels, satisfy the ``filter`` matchers (as Alertmanager filters them)."""
     require_admin(request)
     filters = _filters(request)
     now = request.app[CLOCK]()
-    found = await request.app[RUNNER].read(lambda connection: _all_silences(connection, now))
+    found = await request.app[RUNNER].read(
+        lambda connection: silences.in_states(
+            connection, (SilenceState.ACTIVE, SilenceState.PENDING, SilenceState.EXPIRED), now
+        )
+    )
     chosen = [
         silence
         for silence in found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "expire",
     "get",
     "in_state",
+    "in_states",
     "next_end",
 ]
 
@@ -118,6 +120,13 @@ def in_state(connection: Connection, state: SilenceState, now: datetime) -> list
             .limit(MAX_EXPIRED)
         )
     return [_record(row) for row in connection.execute(statement)]
+
+
+def in_states(
+    connection: Connection, states: Iterable[SilenceState], now: datetime
+) -> list[SilenceRecord]:
+    """Silences in each of ``states`` at ``now``, state after state (see :func:`in_state`)."""
+    return [silence for state in states for silence in in_state(connection, state, now)]
 
 
 def expire(connection: Connection, silence_id: str, now: datetime) -> SilenceRecord | None:

@@ -25,8 +25,9 @@ async def _page(
     found = await request.app[RUNNER].read(
         lambda connection: [
             silence_actions.view(s, now)
-            for state in (SilenceState.ACTIVE, SilenceState.PENDING)
-            for s in silences.in_state(connection, state, now)
+            for s in silences.in_states(
+                connection, (SilenceState.ACTIVE, SilenceState.PENDING), now
+            )
             if not s.matchers
         ]
     )
