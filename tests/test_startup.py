@@ -234,9 +234,11 @@ async def test_readyz_says_unready_while_the_last_write_failed(
 async def test_a_failed_webhook_write_makes_the_bridge_unready(
     make_client: AppFactory, writer: str
 ) -> None:
-    """The writer process's failures count as this process's last write."""
+    """The writer process's failures count as this process's last write; another writer's
+    update (the delivery worker's, which fits on a full disk) does not make it ready."""
     client = await make_client(LUMEN_DATABASE_WRITER=writer)
     runner = client.app[RUNNER]
+    assert (await client.post("/webhook", json=payload(), headers=auth())).status == 200
     await runner.write(lambda c: c.execute(text("ALTER TABLE alert_events RENAME TO away")))
     try:
         response = await client.post("/webhook", json=payload(), headers=auth())
@@ -244,6 +246,8 @@ async def test_a_failed_webhook_write_makes_the_bridge_unready(
         status, error = await ready(client)
         assert status == 503 and "the last write failed" in error
         await runner.write(_nothing_changed)
+        assert (await ready(client))[0] == 503
+        await runner.write(lambda c: c.execute(text("UPDATE incidents SET status = status")))
         assert (await ready(client))[0] == 503
     finally:
         await runner.write(lambda c: c.execute(text("ALTER TABLE away RENAME TO alert_events")))
@@ -275,6 +279,8 @@ async def test_a_full_sqlite_database_makes_the_bridge_unready(
         status, error = await ready(client)
         assert (status, error) == (503, "the last write failed: database or disk is full")
         await runner.write(_nothing_changed)
+        assert (await ready(client))[0] == 503
+        await runner.write(lambda c: c.execute(text("UPDATE incidents SET status = status")))
         assert (await ready(client))[0] == 503
     finally:
         await runner.write(lambda c: c.exec_driver_sql("PRAGMA max_page_count = 1073741823"))

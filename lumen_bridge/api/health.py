@@ -1,8 +1,9 @@
 """``/healthz``, ``/readyz`` and ``/metrics``; and what answers while the bridge starts.
 
-Ready means: the last write transaction succeeded (a full disk or a lost server makes
-webhooks fail with 503, and ``/readyz`` says so until a write succeeds again), and the
-database answers with its schema at this version's head. ``/readyz`` only reads.
+Ready means: the last batch of webhooks and the last write transaction of this process
+succeeded (a full disk or a lost server makes webhooks fail with 503, and ``/readyz`` says
+so until webhooks are stored again), and the database answers with its schema at this
+version's head. ``/readyz`` only reads.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Connection
 
-from lumen_bridge.api.keys import CLOCK, HEAD_REVISION, METRICS, RUNNER, SETTINGS, STARTUP
+from lumen_bridge.api.keys import (
+    CLOCK,
+    HEAD_REVISION,
+    INGEST,
+    METRICS,
+    RUNNER,
+    SETTINGS,
+    STARTUP,
+)
 from lumen_bridge.pipeline.suppress import suppression_at
 from lumen_bridge.store import migrate, read_models
 from lumen_bridge.store.runner import describe_error
@@ -32,10 +41,12 @@ def _unavailable(error: str) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the last write succeeded, the database answers, its schema is at head."""
+    """Readiness: the last webhooks and writes were stored, the database answers, its schema
+    is at head."""
     runner = request.app[RUNNER]
-    if runner.last_write.error is not None:
-        return _unavailable(f"the last write failed: {runner.last_write.error}")
+    for last in (request.app[INGEST].last_commit, runner.last_write):
+        if last.error is not None:
+            return _unavailable(f"the last write failed: {last.error}")
     head = request.app[HEAD_REVISION]
     try:
         current = await runner.read(migrate.current_revision)

@@ -4,8 +4,9 @@ Webhooks that arrive together are committed together (:mod:`lumen_bridge.group_c
 decided by the pipeline in the writer process (``database.writer: process``, the default:
 :mod:`lumen_bridge.ingest.writer`) or in this one (``thread``: on the database runner's
 thread). Whoever submits does not know which. What was accepted is counted in the metrics,
-and the delivery worker is woken when notifications were queued. How the writer process's
-last batch ended is recorded as the runner's last write (``/readyz`` reports it).
+and the delivery worker is woken when notifications were queued. How the last batch ended
+is kept in :attr:`Ingest.last_commit` (``/readyz`` reports a failure until a batch stores
+alerts again: on a full disk other writers' small updates may still fit, webhooks not).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from lumen_bridge.group_commit import GroupCommit
 from lumen_bridge.ingest.writer import WriterProcess
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Answer, Outcome, Pipeline, Summary, Webhook
-from lumen_bridge.store.runner import DATABASE_ERRORS, describe_error
+from lumen_bridge.store.runner import DATABASE_ERRORS, LastOutcome, describe_error
 
 __all__ = ["BATCH_BYTES", "Ingest", "Unavailable"]
 
@@ -43,6 +44,8 @@ class Ingest:
         """The pipeline of this process (it decides the webhooks in ``thread`` mode)."""
         self.metrics = metrics
         self.on_queued = on_queued
+        self.last_commit = LastOutcome()
+        """How the last batch of webhooks ended (cleared only by a batch that stored alerts)."""
         self._writer = WriterProcess(settings) if settings.database.writer == "process" else None
         self._commits: GroupCommit[Webhook, Answer] = GroupCommit(
             "webhooks", self._run_many, size=lambda webhook: len(webhook.body), max_size=BATCH_BYTES
@@ -82,18 +85,17 @@ class Ingest:
         return answer
 
     async def _run_many(self, webhooks: Sequence[Webhook]) -> list[Answer]:
-        if self._writer is None:
-            return await self.pipeline.run_many(webhooks)  # the runner records its outcome
-        last_write = self.pipeline.runner.last_write
         try:
-            answers = await self._writer.run_many(webhooks)
+            if self._writer is None:
+                answers = await self.pipeline.run_many(webhooks)
+            else:
+                answers = await self._writer.run_many(webhooks)
         except DATABASE_ERRORS as exc:
-            last_write.failed(exc)
+            self.last_commit.failed(exc)
             raise
-        if last_write.error is not None and any(
-            isinstance(answer, Summary) and answer.alerts for answer in answers
-        ):
-            last_write.succeeded()  # the child committed alerts: it writes again
+        if any(isinstance(answer, Summary) and answer.alerts for answer in answers):
+            self.last_commit.succeeded()  # alerts were stored: the database takes writes
+            self.pipeline.runner.last_write.succeeded()
         return answers
 
     def _accepted(self, summary: Summary) -> None:
