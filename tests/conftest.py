@@ -27,7 +27,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_DSN = os.environ.get("LUMEN_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 ALERT_TOKEN = "alert-token-for-tests"
 ADMIN_TOKEN = "admin-token-for-tests"
-_TABLES = "delivery_attempts, outbox_items, outbox, alert_events, incidents, silences"
+_TABLES = (
+    "delivery_attempts, outbox_items, outbox, alert_events, incidents, silences, audit_log,"
+    " signing_keys"
+)
 
 
 class FakeClock:

@@ -263,7 +263,7 @@ def test_every_error_is_reported_at_once_in_the_files_order(
     assert lines[0] == "lumen-bridge: invalid configuration, 12 errors:"
     assert lines[1:] == [
         f"{config}:1: auth.admin_token: must be text: put it in quotes",
-        f"{config}:1: auth.tokn: unknown key 'tokn' (known keys: alert_token, admin_token, "
+        f"{config}:1: auth.tokn: unknown key 'tokn' (known keys: alert_token, admin_token, admin_tokens, "
         "webhook_hmac_secret_file, webhook_hmac_header)",
         f"{config}:2: server.port: must be at most 65535",
         f"{config}:3: dedup.window: invalid duration 'soon': use a number of seconds or e.g. "

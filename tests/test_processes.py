@@ -64,7 +64,7 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "is at revision 0003" in result.stdout
+    assert "is at revision 0004" in result.stdout
 
 
 def test_db_upgrade_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ from sqlalchemy import text
 
 from lumen_bridge.api.keys import RUNNER
 from lumen_bridge.api.openapi import build_spec
+from lumen_bridge.store.migrate import head_revision
 from tests.conftest import ADMIN_TOKEN, FakeClock, auth, payload, post
 
+HEAD = head_revision()
 ADMIN = auth(ADMIN_TOKEN)
 DOCS = Path(__file__).parent.parent / "docs" / "openapi.json"
 
@@ -83,7 +85,7 @@ async def test_health_and_readiness(client: TestClient[Any, Any]) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["schema"] == "0003"
+    assert (await ready.json())["schema"] == HEAD == "0004"
     runner = client.app[RUNNER]
     await runner.write(lambda c: c.execute(text("UPDATE alembic_version SET version_num = 'old'")))
     try:
@@ -92,7 +94,9 @@ async def test_health_and_readiness(client: TestClient[Any, Any]) -> None:
         assert "schema" in (await not_ready.json())["error"]
     finally:
         await runner.write(
-            lambda c: c.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+            lambda c: c.execute(
+                text("UPDATE alembic_version SET version_num = :head"), {"head": HEAD}
+            )
         )
 
 

@@ -104,7 +104,7 @@ async def test_sign_in_refuses_a_wrong_token_and_works_with_the_keyboard(
     await expect(token).to_be_focused()
     await page.keyboard.type("not-the-token")
     await page.keyboard.press("Enter")
-    await expect(page.get_by_role("alert")).to_have_text("That is not the admin token.")
+    await expect(page.get_by_role("alert")).to_have_text("That is not an admin token.")
     await shot(page, "sign-in")
 
     # Tab from the top of the page reaches the field, Enter sends the form
@@ -421,10 +421,10 @@ async def test_the_console_reads_and_resend_on_each_backend(
 
     [first] = await runner.read(console_reads.dead_notifications)
     assert first.incidents == [(1, ALERT)] and "HTTP 400" in first.row.last_error
-    again = await runner.write(lambda c: resend(c, first.row.id, clock()))
+    again = await runner.write(lambda c: resend(c, first.row.id, clock(), "admin"))
     assert again.idempotency_key == f"{first.row.idempotency_key}-resend-1"
     with pytest.raises(NotDead):
-        await runner.write(lambda c: resend(c, again.id, clock()))
+        await runner.write(lambda c: resend(c, again.id, clock(), "admin"))
 
     async def health() -> dict[str, tuple[int, int, int, int]]:
         found = await runner.read(lambda c: console_reads.delivery_health(c, ["default"]))

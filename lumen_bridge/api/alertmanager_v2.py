@@ -95,7 +95,7 @@ async def list_silences(request: web.Request) -> web.Response:
 async def post_silence(request: web.Request) -> web.Response:
     """``POST /api/v2/silences``: create a silence, or update the one ``id`` names; answers
     ``{"silenceID": ...}``."""
-    require_admin(request)
+    actor = require_admin(request)
     now = request.app[CLOCK]()
     try:
         spec = PostableSilenceV2.model_validate_json(await request.read())
@@ -117,9 +117,13 @@ async def post_silence(request: web.Request) -> web.Response:
         old = await request.app[RUNNER].read(lambda connection: silences.get(connection, wanted))
         if old is None:
             raise ApiError(404, f"no silence {spec.id}")
-        silence = await silence_actions.replace(request.app, old, spec, starts_at, ends_at, now)
+        silence = await silence_actions.replace(
+            request.app, old, spec, starts_at, ends_at, now, actor=actor
+        )
     else:
-        silence = await silence_actions.create(request.app, spec, starts_at, ends_at, now)
+        silence = await silence_actions.create(
+            request.app, spec, starts_at, ends_at, now, actor=actor
+        )
     return web.json_response({"silenceID": silence.id})
 
 
@@ -136,8 +140,9 @@ async def get_silence(request: web.Request) -> web.Response:
 
 async def delete_silence(request: web.Request) -> web.Response:
     """``DELETE /api/v2/silence/{id}``: expire it now (what it held back is notified)."""
-    require_admin(request)
-    if await silence_actions.expire(request.app, silence_id(request), request.app[CLOCK]()):
+    actor = require_admin(request)
+    now = request.app[CLOCK]()
+    if await silence_actions.expire(request.app, silence_id(request), now, actor=actor):
         return web.Response(status=200)
     raise ApiError(404, f"no silence {request.match_info['id']}")
 

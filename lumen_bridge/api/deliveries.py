@@ -19,13 +19,13 @@ __all__ = ["resend_notification"]
 
 async def resend_notification(request: web.Request) -> web.Response:
     """201 with the new row's id and key; 404 for no such notification, 409 if not dead."""
-    require_admin(request)
+    actor = require_admin(request)
     raw = request.match_info["id"]
     outbox_id, now = row_id(raw), request.app[CLOCK]()
     if outbox_id is None:
         raise ApiError(404, f"no notification {raw}")
     try:
-        resent = await request.app[RUNNER].write(lambda c: resend(c, outbox_id, now))
+        resent = await request.app[RUNNER].write(lambda c: resend(c, outbox_id, now, actor))
     except NoSuchNotification as exc:
         raise ApiError(404, str(exc)) from None
     except NotDead as exc:

@@ -1,8 +1,11 @@
 """Creating, updating and expiring a silence: what every silence API does the same way.
 
 ``/silence`` and Alertmanager's ``/api/v2/silences`` share one store and one semantics:
-these functions write the silence, log who did what, and wake the replayer, which notifies
-what a silence held back once it ends (:mod:`lumen_bridge.pipeline.replay`).
+these functions write the silence and its audit entry in one transaction (``actor`` is who
+acts: the admin token's name, docs/audit.md), log it, and wake the replayer, which notifies
+what a silence held back once it ends (:mod:`lumen_bridge.pipeline.replay`). A silence
+without matchers is the suppression flag: its audit entries say ``flag.raise`` and
+``flag.lower``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from pydantic import ValidationError
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from lumen_bridge.api.errors import ApiError
@@ -26,8 +30,9 @@ from lumen_bridge.api.silence_schemas import (
     SilenceStatus,
     describe,
 )
+from lumen_bridge.domain.audit import AuditAction
 from lumen_bridge.domain.silences import state_at
-from lumen_bridge.store import silences
+from lumen_bridge.store import audit, silences
 from lumen_bridge.store.silences import SilenceRecord
 
 __all__ = ["create", "expire", "replace", "silence_id", "view"]
@@ -78,14 +83,42 @@ def _described(silence: SilenceRecord) -> str:
         return json.dumps(silence.matchers)
 
 
-def _logged(event: str, silence: SilenceRecord) -> None:
+def _logged(event: str, silence: SilenceRecord, actor: str) -> None:
     log.info(
         event,
         silence_id=silence.id,
+        actor=actor,
         created_by=silence.created_by,
         matchers=_described(silence),
         starts_at=silence.starts_at.isoformat(),
         ends_at=silence.ends_at.isoformat(),
+    )
+
+
+def _audited(
+    connection: Connection, silence: SilenceRecord, action: AuditAction, actor: str, now: datetime
+) -> None:
+    """Record ``actor``'s ``action`` on ``silence`` (the flag's own actions for a silence
+    without matchers)."""
+    if not silence.matchers and action is not AuditAction.SILENCE_UPDATE:
+        action = (
+            AuditAction.FLAG_LOWER
+            if action is AuditAction.SILENCE_EXPIRE
+            else AuditAction.FLAG_RAISE
+        )
+    audit.record(
+        connection,
+        at=now,
+        actor=actor,
+        action=action,
+        target=silence.id,
+        detail={
+            "matchers": _described(silence),
+            "starts_at": silence.starts_at.isoformat(),
+            "ends_at": silence.ends_at.isoformat(),
+            "created_by": silence.created_by,
+            "comment": silence.comment,
+        },
     )
 
 
@@ -95,10 +128,13 @@ async def create(
     starts_at: datetime,
     ends_at: datetime,
     now: datetime,
+    *,
+    actor: str,
 ) -> SilenceRecord:
     """Store a new silence from ``spec``, in force from ``starts_at`` until ``ends_at``."""
-    silence = await app[RUNNER].write(
-        lambda connection: silences.add(
+
+    def work(connection: Connection) -> SilenceRecord:
+        silence = silences.add(
             connection,
             matchers=[m.model_dump(by_alias=True) for m in spec.matchers],
             starts_at=starts_at,
@@ -107,20 +143,31 @@ async def create(
             comment=spec.comment,
             now=now,
         )
-    )
-    _logged("silence created", silence)
+        _audited(connection, silence, AuditAction.SILENCE_CREATE, actor, now)
+        return silence
+
+    silence = await app[RUNNER].write(work)
+    _logged("silence created", silence, actor)
     app[REPLAYER].wake()
     return silence
 
 
-async def expire(app: web.Application, silence_id: str, now: datetime) -> SilenceRecord | None:
+async def expire(
+    app: web.Application, silence_id: str, now: datetime, *, actor: str
+) -> SilenceRecord | None:
     """End a silence now, then notify what it held back (None when there is no such silence)."""
-    silence = await app[RUNNER].write(
-        lambda connection: silences.expire(connection, silence_id, now)
-    )
+
+    def work(connection: Connection) -> SilenceRecord | None:
+        before = silences.get(connection, silence_id)
+        silence = silences.expire(connection, silence_id, now)
+        if silence is not None and silence != before:
+            _audited(connection, silence, AuditAction.SILENCE_EXPIRE, actor, now)
+        return silence
+
+    silence = await app[RUNNER].write(work)
     if silence is None:
         return None
-    _logged("silence expired", silence)
+    _logged("silence expired", silence, actor)
     replayer = app[REPLAYER]
     try:
         await replayer.replay_expired(now)
@@ -137,14 +184,17 @@ async def replace(
     starts_at: datetime,
     ends_at: datetime,
     now: datetime,
+    *,
+    actor: str,
 ) -> SilenceRecord:
     """Alertmanager's update: the same matchers on a silence still in force change it in
     place (its times, comment and author); otherwise the old one expires and a new one is
     made."""
     same = [m.model_dump(by_alias=True) for m in spec.matchers] == old.matchers
     if same and old.ends_at > now:
-        silence = await app[RUNNER].write(
-            lambda connection: silences.change(
+
+        def work(connection: Connection) -> SilenceRecord:
+            silence = silences.change(
                 connection,
                 old.id,
                 starts_at=starts_at,
@@ -153,9 +203,12 @@ async def replace(
                 comment=spec.comment,
                 now=now,
             )
-        )
-        _logged("silence updated", silence)
+            _audited(connection, silence, AuditAction.SILENCE_UPDATE, actor, now)
+            return silence
+
+        silence = await app[RUNNER].write(work)
+        _logged("silence updated", silence, actor)
         app[REPLAYER].wake()
         return silence
-    await expire(app, old.id, now)
-    return await create(app, spec, starts_at, ends_at, now)
+    await expire(app, old.id, now, actor=actor)
+    return await create(app, spec, starts_at, ends_at, now, actor=actor)

@@ -37,7 +37,7 @@ def _json(body: GettableSilence | list[GettableSilence], status: int = 200) -> w
 
 async def create(request: web.Request) -> web.Response:
     """``POST /silence``: 201 with the new silence (an empty matcher list: the global flag)."""
-    require_admin(request)
+    actor = require_admin(request)
     if request.content_type != "application/json":
         raise ApiError(415, "Content-Type must be application/json")
     body = await request.read()
@@ -49,7 +49,7 @@ async def create(request: web.Request) -> web.Response:
         raise invalid_body(problems(exc), "silence") from exc
     except InvalidSilence as exc:
         raise ApiError(422, "not a valid silence", exc.details) from exc
-    silence = await silence_actions.create(request.app, spec, starts_at, ends_at, now)
+    silence = await silence_actions.create(request.app, spec, starts_at, ends_at, now, actor=actor)
     return _json(view(silence, now), status=201)
 
 
@@ -80,10 +80,10 @@ async def get_silence(request: web.Request) -> web.Response:
 
 async def expire(request: web.Request) -> web.Response:
     """``DELETE /silence/{id}``: end it now, then notify what it held back."""
-    require_admin(request)
+    actor = require_admin(request)
     wanted = silence_id(request)
     now = request.app[CLOCK]()
-    silence = await silence_actions.expire(request.app, wanted, now)
+    silence = await silence_actions.expire(request.app, wanted, now, actor=actor)
     if silence is None:
         raise ApiError(404, f"no silence {wanted}")
     return _json(view(silence, now))

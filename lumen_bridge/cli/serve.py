@@ -110,9 +110,9 @@ def serve(args: argparse.Namespace) -> int:
         name
         for name, token in (
             ("LUMEN_ALERT_TOKEN", settings.auth.alert_token),
-            ("LUMEN_ADMIN_TOKEN", settings.auth.admin_token),
+            ("LUMEN_ADMIN_TOKEN", settings.auth.admins()),
         )
-        if token is None
+        if not token
     ]
     if missing and not _loopback(host) and not args.insecure:
         print(

@@ -2,6 +2,7 @@
 
 from lumen_bridge.config.document import expand_env
 from lumen_bridge.config.fields import Duration, parse_duration
+from lumen_bridge.config.lifecycle import AckConfig, EscalationStep, SilencesConfig
 from lumen_bridge.config.load import BUILT_IN, ConfigError, load_settings, resolve_config_path
 from lumen_bridge.config.receivers import (
     EmailReceiver,
@@ -11,10 +12,12 @@ from lumen_bridge.config.receivers import (
     WebhookReceiver,
 )
 from lumen_bridge.config.settings import (
+    ADMIN,
     AuthConfig,
     DatabaseConfig,
     DedupConfig,
     LogConfig,
+    NamedToken,
     OutboxConfig,
     RetentionConfig,
     RouteConfig,
@@ -25,14 +28,18 @@ from lumen_bridge.config.settings import (
 )
 
 __all__ = [
+    "ADMIN",
     "BUILT_IN",
+    "AckConfig",
     "AuthConfig",
     "ConfigError",
     "DatabaseConfig",
     "DedupConfig",
     "Duration",
     "EmailReceiver",
+    "EscalationStep",
     "LogConfig",
+    "NamedToken",
     "OutboxConfig",
     "Receiver",
     "RetentionConfig",
@@ -40,6 +47,7 @@ __all__ = [
     "RunbookConfig",
     "ServerConfig",
     "Settings",
+    "SilencesConfig",
     "SmtpConfig",
     "SuppressionConfig",
     "TicketReceiver",

@@ -119,6 +119,13 @@ class Incident(Base):
     am_absent_since: Mapped[datetime | None]
     """The first poll of reconcile at which no peer that answered had the alert (None while
     one has it): a second poll that finds it absent resolves the incident."""
+    acked_at: Mapped[datetime | None]
+    """When someone acknowledged the incident; the ack holds while this is after
+    ``resolved_at`` (a re-fire after a resolve is a new episode, not acknowledged)."""
+    acked_by: Mapped[str | None] = mapped_column(String(200))
+    escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
+    """How many escalation steps of its route this episode has paged."""
+    escalated_at: Mapped[datetime | None]
 
 
 class AlertEvent(Base):
@@ -157,6 +164,9 @@ class Notification(Base):
     lease_until: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    notice: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """A message that is not about one alert episode (a silence's reminder or digest):
+    such a row has no items."""
     items: Mapped[list[NotificationItem]] = relationship(lazy="raise")
 
 
@@ -207,3 +217,36 @@ class Silence(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     replayed_at: Mapped[datetime | None]
+    resolve_grace_s: Mapped[int | None] = mapped_column(Integer)
+    """An "until resolved" silence: it ends once every incident it matches has been resolved
+    this many seconds (``ends_at`` stays its upper bound). None: it ends at ``ends_at``."""
+    schedule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """A recurring maintenance window: the silence holds only inside its occurrences,
+    between ``starts_at`` and ``ends_at``. None: it holds throughout."""
+    reminded_at: Mapped[datetime | None]
+    """When the reminder that it ends soon went out (None: not yet, or extended since)."""
+
+
+class AuditEntry(Base):
+    """One human action (ack, silence created, extended or expired, flag, re-send) and who
+    did it."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SigningKey(Base):
+    """A secret shared by every replica (the one that signs acknowledge links)."""
+
+    __tablename__ = "signing_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]

@@ -13,6 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from lumen_bridge.domain.audit import AuditAction
+from lumen_bridge.store import audit
 from lumen_bridge.store.models import Incident, Notification, NotificationItem, OutboxStatus
 
 __all__ = ["NoSuchNotification", "NotDead", "Resent", "resend"]
@@ -34,8 +36,9 @@ class Resent:
     idempotency_key: str
 
 
-def resend(connection: Connection, outbox_id: int, now: datetime) -> Resent:
-    """Queue a copy of dead notification ``outbox_id``, due at ``now``."""
+def resend(connection: Connection, outbox_id: int, now: datetime, actor: str) -> Resent:
+    """Queue a copy of dead notification ``outbox_id``, due at ``now``, at ``actor``'s
+    request (the audit log records it)."""
     old = connection.execute(
         select(Notification).where(Notification.id == outbox_id).with_for_update()
     ).one_or_none()
@@ -59,6 +62,7 @@ def resend(connection: Connection, outbox_id: int, now: datetime) -> Resent:
             attempts=0,
             created_at=now,
             next_attempt_at=now,
+            notice=old.notice,
         )
         .returning(Notification.id)
     ).scalar_one()
@@ -83,4 +87,12 @@ def resend(connection: Connection, outbox_id: int, now: datetime) -> Resent:
                 snapshot=item.snapshot,
             )
         )
+    audit.record(
+        connection,
+        at=now,
+        actor=actor,
+        action=AuditAction.RESEND,
+        target=str(outbox_id),
+        detail={"new_id": new_id, "receiver": old.receiver, "idempotency_key": key},
+    )
     return Resent(new_id, key)

@@ -52,6 +52,11 @@ class SilenceRecord:
     created_at: datetime
     updated_at: datetime
     replayed_at: datetime | None
+    resolve_grace_s: int | None = None
+    """Set for an "until resolved" silence (see :class:`~lumen_bridge.store.models.Silence`)."""
+    schedule: dict[str, Any] | None = None
+    """Set for a recurring maintenance window."""
+    reminded_at: datetime | None = None
 
 
 def _record(row: Row[Any]) -> SilenceRecord:

@@ -52,13 +52,14 @@ async def resend_dead(request: web.Request, session: Session) -> web.StreamRespo
     outbox_id, now = wanted, request.app[CLOCK]()
     try:
         resent = await request.app[RUNNER].write(
-            lambda connection: resend(connection, outbox_id, now)
+            lambda connection: resend(connection, outbox_id, now, session.actor)
         )
     except NotDead as exc:
         return error_page(request, 409, f"{exc}: nothing was sent again.", session)
     log.info(
         "dead notification sent again",
         outbox_id=outbox_id,
+        actor=session.actor,
         new_outbox_id=resent.id,
         idempotency_key=resent.idempotency_key,
     )

@@ -67,7 +67,7 @@ async def raise_flag(request: web.Request, session: Session) -> web.StreamRespon
         return await _page(request, session, problem=problem, status=422)
     except InvalidSilence as exc:
         return await _page(request, session, problem=str(exc), status=422)
-    await silence_actions.create(request.app, spec, starts_at, ends_at, now)
+    await silence_actions.create(request.app, spec, starts_at, ends_at, now, actor=session.actor)
     raise web.HTTPSeeOther("/ui/flag")
 
 
@@ -79,5 +79,5 @@ async def lower(request: web.Request, session: Session) -> web.StreamResponse:
     )
     for silence in active:
         if not silence.matchers:
-            await silence_actions.expire(request.app, silence.id, now)
+            await silence_actions.expire(request.app, silence.id, now, actor=session.actor)
     raise web.HTTPSeeOther("/ui/flag")

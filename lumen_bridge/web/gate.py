@@ -1,14 +1,15 @@
-"""Who may use the console: sign-in with the admin token, sign-out, and the guard every
-page passes (a signed-in session; on every POST, the session's CSRF token)."""
+"""Who may use the console: sign-in with an admin token (the session then acts in its
+name), sign-out, and the guard every page passes (a signed-in session; on every POST, the
+session's CSRF token)."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from yarl import URL
 
+from lumen_bridge.api.auth import admin_named
 from lumen_bridge.api.keys import CLOCK, SETTINGS
 from lumen_bridge.web.render import error_page, page
 from lumen_bridge.web.sessions import COOKIE, Session, Sessions, set_cookie
@@ -47,7 +48,7 @@ class Gate:
             session = self.sessions.find(request, now)
             fresh = None
             if session is None or not session.signed_in:
-                if request.app[SETTINGS].auth.admin_token is not None:
+                if request.app[SETTINGS].auth.admins():
                     if request.method not in ("GET", "HEAD"):
                         return error_page(request, 403, "Your session has ended: sign in again.")
                     raise web.HTTPSeeOther(URL("/ui/sign-in").with_query(next=request.path_qs))
@@ -69,7 +70,7 @@ class Gate:
 
     async def sign_in_form(self, request: web.Request) -> web.StreamResponse:
         """``GET /ui/sign-in``: the form (straight to the console when no token is set)."""
-        if request.app[SETTINGS].auth.admin_token is None:
+        if not request.app[SETTINGS].auth.admins():
             raise web.HTTPSeeOther("/")
         return self._form(request, 200, "", request.query.get("next", "/"))
 
@@ -89,8 +90,8 @@ class Gate:
 
     async def sign_in(self, request: web.Request) -> web.StreamResponse:
         """``POST /ui/sign-in``: check the token; on success a new signed-in session."""
-        token = request.app[SETTINGS].auth.admin_token
-        if token is None:
+        auth = request.app[SETTINGS].auth
+        if not auth.admins():
             raise web.HTTPSeeOther("/")
         now = request.app[CLOCK]()
         form = await request.post()
@@ -100,10 +101,11 @@ class Gate:
             return self._form(request, 403, "The form had expired. Please sign in again.", target)
         given = form.get("token")
         sent = given.encode("utf-8", "surrogateescape") if isinstance(given, str) else b""
-        if not hmac.compare_digest(sent, token.get_secret_value().encode()):
-            return self._form(request, 401, "That is not the admin token.", target)
+        actor = admin_named(auth, sent)
+        if actor is None:
+            return self._form(request, 401, "That is not an admin token.", target)
         self.sessions.end(session)  # a new id once signed in: no session fixation
-        signed_in = self.sessions.start(now, signed_in=True)
+        signed_in = self.sessions.start(now, signed_in=True, actor=actor)
         response = web.HTTPSeeOther(_local(target))
         set_cookie(response, request, signed_in)
         raise response
@@ -111,8 +113,6 @@ class Gate:
     async def sign_out(self, request: web.Request, session: Session) -> web.StreamResponse:
         """``POST /ui/sign-out``: forget the session."""
         self.sessions.end(session)
-        response = web.HTTPSeeOther(
-            "/ui/sign-in" if request.app[SETTINGS].auth.admin_token is not None else "/"
-        )
+        response = web.HTTPSeeOther("/ui/sign-in" if request.app[SETTINGS].auth.admins() else "/")
         response.del_cookie(COOKIE, path="/")
         raise response

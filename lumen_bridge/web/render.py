@@ -50,7 +50,7 @@ def page(
     html = _ENV.get_template(template).render(
         request=request,
         session=session,
-        auth_on=request.app[SETTINGS].auth.admin_token is not None,
+        auth_on=bool(request.app[SETTINGS].auth.admins()),
         now=request.app[CLOCK](),
         **context,
     )

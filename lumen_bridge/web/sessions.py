@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from lumen_bridge.domain.audit import LOCAL
+
 __all__ = ["COOKIE", "SIGNED_IN_FOR", "Session", "Sessions", "set_cookie"]
 
 COOKIE = "lumen_session"
@@ -32,6 +34,8 @@ class Session:
     csrf: str
     signed_in: bool
     expires_at: datetime
+    actor: str
+    """Who signed in: the name of the admin token given (``local`` while none is set)."""
 
     def csrf_matches(self, given: str) -> bool:
         """Whether ``given`` is this session's CSRF token (compared in constant time)."""
@@ -49,8 +53,8 @@ class Sessions:
         self._signed_in: dict[str, Session] = {}
         self._signing_in: dict[str, Session] = {}
 
-    def start(self, now: datetime, *, signed_in: bool) -> Session:
-        """A new session with fresh random id and CSRF token."""
+    def start(self, now: datetime, *, signed_in: bool, actor: str = LOCAL) -> Session:
+        """A new session of ``actor`` with fresh random id and CSRF token."""
         kept, cap = (
             (self._signed_in, MAX_SIGNED_IN) if signed_in else (self._signing_in, MAX_SIGNING_IN)
         )
@@ -63,6 +67,7 @@ class Sessions:
             csrf=secrets.token_urlsafe(32),
             signed_in=signed_in,
             expires_at=now + (SIGNED_IN_FOR if signed_in else SIGNING_IN_FOR),
+            actor=actor,
         )
         kept[session.id] = session
         return session

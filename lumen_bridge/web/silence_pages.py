@@ -114,7 +114,7 @@ async def create(request: web.Request, session: Session) -> web.StreamResponse:
         firing = await request.app[RUNNER].read(read_models.firing_incidents)
         held = [row for row in firing if matches_all(matchers, row.labels)]
         return await _page(request, session, fields, preview=held)
-    await silence_actions.create(request.app, spec, starts_at, ends_at, now)
+    await silence_actions.create(request.app, spec, starts_at, ends_at, now, actor=session.actor)
     raise web.HTTPSeeOther("/ui/silences")
 
 
@@ -130,7 +130,9 @@ async def expire(request: web.Request, session: Session) -> web.StreamResponse:
     wanted = _silence_id(request)
     found = None
     if wanted is not None:
-        found = await silence_actions.expire(request.app, wanted, request.app[CLOCK]())
+        found = await silence_actions.expire(
+            request.app, wanted, request.app[CLOCK](), actor=session.actor
+        )
     if found is None:
         return error_page(request, 404, "There is no such silence.", session)
     raise web.HTTPSeeOther("/ui/silences")
@@ -154,5 +156,7 @@ async def extend(request: web.Request, session: Session) -> web.StreamResponse:
     spec = PostableSilence.model_validate(
         {"matchers": old.matchers, "createdBy": old.created_by, "comment": old.comment}
     )
-    await silence_actions.replace(request.app, old, spec, old.starts_at, ends_at, now)
+    await silence_actions.replace(
+        request.app, old, spec, old.starts_at, ends_at, now, actor=session.actor
+    )
     raise web.HTTPSeeOther("/ui/silences")
