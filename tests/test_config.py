@@ -275,7 +275,8 @@ def test_every_error_is_reported_at_once_in_the_files_order(
         f"{config}:8: routes[0].continue: must be true or false",
         f"{config}:8: routes[0].receiver: required, but not set",
         f"{config}:8: routes[0].reciever: unknown key 'reciever' (known keys: receiver, "
-        "matchers, continue, dedup_window, reopen_window)",
+        "matchers, continue, dedup_window, reopen_window, "
+        "escalation)",
         lines[11],  # the matcher's own message, from its parser
         f"{config}:9: routes[1].receiver: no receiver is called 'nobody' (receivers: hook, mail)",
     ]
