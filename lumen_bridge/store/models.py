@@ -225,6 +225,8 @@ class Silence(Base):
     between ``starts_at`` and ``ends_at``. None: it holds throughout."""
     reminded_at: Mapped[datetime | None]
     """When the reminder that it ends soon went out (None: not yet, or extended since)."""
+    digested_at: Mapped[datetime | None]
+    """When the digest of its end went out (None: not yet, or extended since)."""
 
 
 class AuditEntry(Base):

@@ -57,6 +57,7 @@ class SilenceRecord:
     schedule: dict[str, Any] | None = None
     """Set for a recurring maintenance window."""
     reminded_at: datetime | None = None
+    digested_at: datetime | None = None
 
 
 def _record(row: Row[Any]) -> SilenceRecord:

@@ -2,7 +2,7 @@
 
 - ``silences``: ``resolve_grace_s`` (an "until resolved" silence: it ends once every
   incident it matches has been resolved this long), ``schedule`` (a recurring maintenance
-  window), ``reminded_at`` (the expiry reminder went out).
+  window), ``reminded_at`` and ``digested_at`` (its reminder and its digest went out).
 - ``incidents``: who acknowledged the current episode and when, and how far it escalated.
 - ``outbox.notice``: a message that is not about one alert episode (a silence's reminder
   or digest), delivered like every notification.
@@ -31,6 +31,7 @@ def upgrade() -> None:
     op.add_column("silences", sa.Column("resolve_grace_s", sa.Integer(), nullable=True))
     op.add_column("silences", sa.Column("schedule", sa.JSON(), nullable=True))
     op.add_column("silences", sa.Column("reminded_at", _TIME, nullable=True))
+    op.add_column("silences", sa.Column("digested_at", _TIME, nullable=True))
     op.add_column("incidents", sa.Column("acked_at", _TIME, nullable=True))
     op.add_column("incidents", sa.Column("acked_by", sa.String(200), nullable=True))
     op.add_column(
@@ -76,6 +77,7 @@ def downgrade() -> None:
         batch.drop_column("acked_by")
         batch.drop_column("acked_at")
     with op.batch_alter_table("silences") as batch:
+        batch.drop_column("digested_at")
         batch.drop_column("reminded_at")
         batch.drop_column("schedule")
         batch.drop_column("resolve_grace_s")
