@@ -31,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "delivery": {"notifiers", "store", "config", "domain", "clock", "metrics", "group_commit"},
     "api": {
         "__init__",
+        "lifecycle",
         "domain",
         "config",
         "store",
@@ -42,9 +43,11 @@ ALLOWED: dict[str, set[str]] = {
     },
     "pruner": {"store", "config", "clock", "metrics"},
     "reconcile": {"pipeline", "store", "config", "domain", "clock"},
-    "web": {"api", "clock", "config", "domain", "notifiers", "pipeline", "store"},
+    "lifecycle": {"pipeline", "store", "config", "domain", "clock", "notifiers", "metrics"},
+    "web": {"api", "clock", "config", "domain", "lifecycle", "notifiers", "pipeline", "store"},
     "app": {
         "api",
+        "lifecycle",
         "pruner",
         "reconcile",
         "web",
