@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lumen_bridge.api.audit import openapi_path as audit_path
+
 __all__ = ["more_paths"]
 
 _STRING = {"type": "string"}
@@ -211,5 +213,6 @@ def more_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
                 },
             }
         },
+        "/audit": audit_path(bearer, _UNAUTHORIZED),
         **_alertmanager(bearer),
     }

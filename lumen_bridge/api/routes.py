@@ -6,6 +6,7 @@ from aiohttp import web
 
 from lumen_bridge.api import (
     alertmanager_v2,
+    audit,
     deliveries,
     explain,
     health,
@@ -30,6 +31,7 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/notifications/{id}/resend", deliveries.resend_notification)
     router.add_get("/incidents", incidents.list_incidents)
     router.add_get("/incidents/{id}", incidents.get_incident)
+    router.add_get("/audit", audit.list_audit)
     router.add_get("/healthz", health.healthz)
     router.add_get("/readyz", health.readyz)
     router.add_get("/metrics", health.metrics)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lumen_bridge import __version__
-from lumen_bridge.cli import admin, emit_metrics, explain, serve, silence
+from lumen_bridge.cli import admin, audit, emit_metrics, explain, serve, silence
 
 __all__ = ["build_parser", "main"]
 
@@ -21,6 +21,7 @@ examples:
   lumen-bridge emit-metrics --stage build=ok:42 --stage pdf=fail --integrity ok
   lumen-bridge silence add alertname=LumenStageFailed --duration 2h --comment "maintenance"
   lumen-bridge explain alert.json                  # what the bridge would do with it, and why
+  lumen-bridge audit --actor alice                # who did what
 
 The configuration is --config, else config/lumen-bridge.yaml when present,
 else the built-in default; both read the LUMEN_* and SMTP_* variables.
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     silence.register(sub)
     explain.register(sub)
+    audit.register(sub)
     return parser
 
 

@@ -1,5 +1,6 @@
 """The configuration: a YAML file with ``${VAR}`` expansion, validated by pydantic models."""
 
+from lumen_bridge.config.auth import ADMIN, AuthConfig, NamedToken
 from lumen_bridge.config.document import expand_env
 from lumen_bridge.config.fields import Duration, parse_duration
 from lumen_bridge.config.lifecycle import AckConfig, EscalationStep, SilencesConfig
@@ -12,12 +13,9 @@ from lumen_bridge.config.receivers import (
     WebhookReceiver,
 )
 from lumen_bridge.config.settings import (
-    ADMIN,
-    AuthConfig,
     DatabaseConfig,
     DedupConfig,
     LogConfig,
-    NamedToken,
     OutboxConfig,
     RetentionConfig,
     RouteConfig,

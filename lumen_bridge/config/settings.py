@@ -7,8 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from lumen_bridge.config.auth import AuthConfig
 from lumen_bridge.config.fields import (
     Duration,
     HttpUrl,
@@ -32,50 +33,6 @@ class ServerConfig(Model):
     external_url: OptionalHttpUrl = None
     """The bridge's address as people reach it: page e-mails and tickets then link to the
     incident's page and to a silence form for the alert; unset, they do not."""
-
-
-ActorName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")]
-
-
-class NamedToken(Model):
-    """An admin token that carries the name of who uses it (the audit log records it)."""
-
-    name: ActorName
-    token: SecretStr = Field(min_length=1)
-
-
-ADMIN = "admin"
-"""The name the audit log gives the unnamed ``admin_token``."""
-
-
-class AuthConfig(Model):
-    """Bearer tokens; unset or empty means no authentication (loopback only). Admin tokens
-    may carry names (``admin_tokens``), which the audit log records. Optionally, a webhook
-    body must also carry an HMAC-SHA256 signature made with a secret from a file."""
-
-    alert_token: OptionalSecret = None
-    admin_token: OptionalSecret = None
-    """An admin token without a name (the audit log says ``admin``)."""
-    admin_tokens: list[NamedToken] = Field(default_factory=list)
-    webhook_hmac_secret_file: OptionalStr = None
-    """A file whose content (stripped) is the secret; unset: bodies are not signed."""
-    webhook_hmac_header: str = "X-Lumen-Signature"
-    """The header that carries the signature: hex, optionally prefixed ``sha256=``."""
-
-    @model_validator(mode="after")
-    def _distinct_admins(self) -> AuthConfig:
-        names = [name for name, _ in self.admins()]
-        tokens = [token.get_secret_value() for _, token in self.admins()]
-        if len(set(names)) != len(names):
-            raise ValueError(f"two admin tokens carry one name ({ADMIN!r} is admin_token's)")
-        if len(set(tokens)) != len(tokens):
-            raise ValueError("two admin tokens are the same: give each person their own")
-        return self
-
-    def admins(self) -> list[tuple[str, SecretStr]]:
-        """Every admin token with its name; empty when admin authentication is off."""
-        unnamed = [] if self.admin_token is None else [(ADMIN, self.admin_token)]
-        return unnamed + [(named.name, named.token) for named in self.admin_tokens]
 
 
 class DatabaseConfig(Model):

@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from lumen_bridge.web import (
+    audit_page,
     delivery_pages,
     explain_page,
     flag_page,
@@ -35,6 +36,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/ui/flag/lower", guard(flag_page.lower))
     router.add_get("/ui/deliveries", guard(delivery_pages.deliveries))
     router.add_post("/ui/deliveries/{id}/resend", guard(delivery_pages.resend_dead))
+    router.add_get("/ui/audit", guard(audit_page.audit_log))
     router.add_get("/ui/explain", guard(explain_page.explain_form))
     router.add_post("/ui/explain", guard(explain_page.explain_webhook))
     router.add_get("/ui/sign-in", gate.sign_in_form)
