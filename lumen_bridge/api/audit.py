@@ -14,12 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from lumen_bridge.api.auth import require_admin
-from lumen_bridge.api.errors import ApiError
+from lumen_bridge.api.errors import ApiError, query_text
 from lumen_bridge.api.keys import RUNNER
 from lumen_bridge.domain.audit import AuditAction
 from lumen_bridge.store import audit
 from lumen_bridge.store.audit import MAX_LISTED, AuditRecord
-from lumen_bridge.store.types import row_id
+from lumen_bridge.store.types import MAX_ID, row_id
 
 __all__ = ["entry", "list_audit", "openapi_path"]
 
@@ -63,14 +63,15 @@ async def list_audit(request: web.Request) -> web.Response:
     if action is not None and action not in ACTIONS:
         raise ApiError(400, f"action must be one of {', '.join(ACTIONS)}")
     limit, before = _limit(query.get("limit")), _before(query.get("before"))
+    actor, target = query_text(query, "actor"), query_text(query, "target")
     found = await request.app[RUNNER].read(
         lambda connection: audit.listed(
             connection,
             limit=limit,
             before=before,
-            actor=query.get("actor"),
+            actor=actor,
             action=action,
-            target=query.get("target"),
+            target=target,
         )
     )
     more = len(found) == limit and found[-1].id > 1
@@ -126,7 +127,9 @@ def openapi_path(
                     {"type": "integer", "minimum": 1, "maximum": MAX_LISTED},
                 ),
                 param(
-                    "before", "Only entries older than this id (next_before)", {"type": "integer"}
+                    "before",
+                    "Only entries older than this id (next_before)",
+                    {"type": "integer", "minimum": 0, "maximum": MAX_ID},
                 ),
             ],
             "responses": {

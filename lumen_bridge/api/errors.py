@@ -11,8 +11,11 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from multidict import MultiMapping
 from pydantic_core import ErrorDetails
 from sqlalchemy.exc import SQLAlchemyError
+
+from lumen_bridge.domain.alertmanager import storable
 
 log = structlog.get_logger("lumen_bridge.api")
 
@@ -79,3 +82,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error", method=request.method, path=request.path)
         return json_error(500, "internal error; see the bridge's log")
+
+
+def query_text(query: MultiMapping[str], name: str) -> str | None:
+    """The query parameter ``name`` (None when absent); 400 when no database could store it
+    (a NUL character, a lone surrogate)."""
+    value = query.get(name)
+    if value is not None and not storable(value):
+        raise ApiError(400, f"{name} must not contain a NUL character or a lone surrogate")
+    return value
