@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from lumen_bridge.api.keys import RUNNER
+from lumen_bridge.domain.alertmanager import storable
 from lumen_bridge.domain.audit import AuditAction
 from lumen_bridge.store import audit
 from lumen_bridge.store.types import row_id
@@ -18,14 +19,20 @@ PAGE_SIZE = 100
 ACTIONS = [action.value for action in AuditAction]
 
 
+def _text(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name, "").strip()
+    return value if value and storable(value) else None
+
+
 async def audit_log(request: web.Request, session: Session) -> web.StreamResponse:
-    """``GET /ui/audit?actor=&action=&before=``."""
-    actor = request.query.get("actor", "").strip() or None
+    """``GET /ui/audit?actor=&action=&target=&before=``."""
+    actor = _text(request, "actor")
+    target = _text(request, "target")
     action = request.query.get("action", "") if request.query.get("action") in ACTIONS else None
     before = row_id(request.query.get("before", ""))
     entries = await request.app[RUNNER].read(
         lambda connection: audit.listed(
-            connection, limit=PAGE_SIZE, before=before, actor=actor, action=action
+            connection, limit=PAGE_SIZE, before=before, actor=actor, action=action, target=target
         )
     )
     more = len(entries) == PAGE_SIZE
@@ -37,5 +44,6 @@ async def audit_log(request: web.Request, session: Session) -> web.StreamRespons
         actions=ACTIONS,
         actor=actor or "",
         action=action or "",
+        target=target or "",
         next_before=entries[-1].id if more else None,
     )
