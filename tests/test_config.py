@@ -263,8 +263,8 @@ def test_every_error_is_reported_at_once_in_the_files_order(
     assert lines[0] == "lumen-bridge: invalid configuration, 12 errors:"
     assert lines[1:] == [
         f"{config}:1: auth.admin_token: must be text: put it in quotes",
-        f"{config}:1: auth.tokn: unknown key 'tokn' (known keys: alert_token, admin_token, admin_tokens, "
-        "webhook_hmac_secret_file, webhook_hmac_header)",
+        f"{config}:1: auth.tokn: unknown key 'tokn' (known keys: alert_token, admin_token, "
+        "admin_tokens, webhook_hmac_secret_file, webhook_hmac_header)",
         f"{config}:2: server.port: must be at most 65535",
         f"{config}:3: dedup.window: invalid duration 'soon': use a number of seconds or e.g. "
         "90s, 10m, 2h",
@@ -275,8 +275,7 @@ def test_every_error_is_reported_at_once_in_the_files_order(
         f"{config}:8: routes[0].continue: must be true or false",
         f"{config}:8: routes[0].receiver: required, but not set",
         f"{config}:8: routes[0].reciever: unknown key 'reciever' (known keys: receiver, "
-        "matchers, continue, dedup_window, reopen_window, "
-        "escalation)",
+        "matchers, continue, dedup_window, reopen_window, escalation)",
         lines[11],  # the matcher's own message, from its parser
         f"{config}:9: routes[1].receiver: no receiver is called 'nobody' (receivers: hook, mail)",
     ]
