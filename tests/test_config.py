@@ -336,6 +336,7 @@ def test_the_shipped_default_is_valid_with_every_variable_set(tmp_path: Path) ->
     environ = {
         "LUMEN_ALERT_TOKEN": "alert-token",
         "LUMEN_ADMIN_TOKEN": "admin-token",
+        "LUMEN_ADMIN_TOKENS": "alice=alice-token, bob.ops@example.com=bob-token",
         "LUMEN_WEBHOOK_HMAC_SECRET_FILE": str(tmp_path / "hmac"),
         "LUMEN_DATABASE_URL": "postgresql+asyncpg://lumen@db/lumen",
         "LUMEN_DATABASE_WRITER": "thread",
@@ -380,6 +381,12 @@ def test_the_shipped_default_is_valid_with_every_variable_set(tmp_path: Path) ->
     assert settings.server.external_url == "https://lumen.example.com"
     assert settings.auth.alert_token is not None
     assert settings.auth.alert_token.get_secret_value() == "alert-token"
+    admins = [(name, token.get_secret_value()) for name, token in settings.auth.admins()]
+    assert admins == [
+        ("admin", "admin-token"),
+        ("alice", "alice-token"),
+        ("bob.ops@example.com", "bob-token"),
+    ]
 
 
 def _variables(path: Path) -> set[str]:
