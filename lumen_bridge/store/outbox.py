@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 
-from lumen_bridge.domain.notification import AlertSnapshot, Delivery, Earlier
+from lumen_bridge.domain.notification import AlertSnapshot, Delivery, Earlier, Notice
 from lumen_bridge.store.models import Notification, NotificationItem, OutboxStatus
 
 __all__ = ["claim", "next_due"]
@@ -72,7 +72,8 @@ def claim(
     """Claim up to ``limit`` due rows, oldest due first, carrying at most ``max_alerts``
     alerts in all (the first row is taken whatever its size).
 
-    Each delivery's ``attempt`` is the row's new ``attempts``: the fencing token.
+    Each delivery's ``attempt`` is the row's new ``attempts``: the fencing token. A notice
+    row's delivery carries its ``notice`` (and no alerts).
     """
     candidates = _candidates(connection, now, limit)
     if not candidates:
@@ -113,6 +114,7 @@ def claim(
             Notification.idempotency_key,
             Notification.created_at,
             Notification.attempts,
+            Notification.notice,
         )
     ).all()
     if not rows:
@@ -131,6 +133,7 @@ def claim(
                 attempt=r.attempts,
                 alerts=[cast(AlertSnapshot, item.snapshot) for item in mine],
                 earlier=_earlier(connection, r.id, r.receiver, mine) if r.kind == "email" else [],
+                notice=None if r.notice is None else cast(Notice, r.notice),
             )
         )
     return claimed

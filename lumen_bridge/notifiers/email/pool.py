@@ -14,7 +14,7 @@ import contextlib
 import socket
 import ssl
 import time
-from email.mime.multipart import MIMEMultipart
+from email.message import Message
 from typing import Any
 
 import aiosmtplib
@@ -51,7 +51,7 @@ class SmtpPool:
         """Taken by a page while it has a session (see the module docstring)."""
         self._idle: list[_Session] = []  # the most recently used last
 
-    async def send(self, message: MIMEMultipart, sender: str, recipients: list[str]) -> None:
+    async def send(self, message: Message, sender: str, recipients: list[str]) -> None:
         """Send ``message`` on a pooled session, or on a new one when none is fit or the
         pooled one turns out dead; raise what the relay or the network raised."""
         client = await self._checkout()
@@ -101,7 +101,7 @@ class SmtpPool:
         return client
 
     async def _transmit(
-        self, client: _Session, message: MIMEMultipart, sender: str, recipients: list[str]
+        self, client: _Session, message: Message, sender: str, recipients: list[str]
     ) -> None:
         """Send ``message`` on ``client``, then pool it; after any failure, drop it instead."""
         client.in_data = False
