@@ -1,4 +1,5 @@
-"""Creating, updating and expiring a silence: what every silence API does the same way.
+"""Creating, updating, extending and expiring a silence: what every silence API does the
+same way.
 
 ``/silence`` and Alertmanager's ``/api/v2/silences`` share one store and one semantics:
 these functions write the silence and its audit entry in one transaction (``actor`` is who
@@ -22,7 +23,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from lumen_bridge.api.errors import ApiError
-from lumen_bridge.api.keys import REPLAYER, RUNNER
+from lumen_bridge.api.keys import REPLAYER, RUNNER, SETTINGS
+from lumen_bridge.api.schedule_schemas import NextWindow, ScheduleSpec, duration_text
 from lumen_bridge.api.silence_schemas import (
     GettableSilence,
     PostableSilence,
@@ -31,11 +33,12 @@ from lumen_bridge.api.silence_schemas import (
     describe,
 )
 from lumen_bridge.domain.audit import AuditAction
-from lumen_bridge.domain.silences import state_at
+from lumen_bridge.domain.schedule import Schedule, occurrence
+from lumen_bridge.domain.silences import check_extension, state_at
 from lumen_bridge.store import audit, silences
 from lumen_bridge.store.silences import SilenceRecord
 
-__all__ = ["create", "expire", "replace", "silence_id", "view"]
+__all__ = ["create", "expire", "extend", "replace", "silence_id", "view"]
 
 log = structlog.get_logger("lumen_bridge.silences")
 
@@ -43,6 +46,11 @@ log = structlog.get_logger("lumen_bridge.silences")
 def view(silence: SilenceRecord, now: datetime) -> GettableSilence:
     """``silence`` as the APIs return it, with its state at ``now`` (built from the stored
     row as it is, not checked again: see :func:`_stored`)."""
+    schedule = None if silence.schedule is None else Schedule.from_json(silence.schedule)
+    window = (
+        None if schedule is None else occurrence(schedule, silence.starts_at, silence.ends_at, now)
+    )
+    grace = silence.resolve_grace_s
     return GettableSilence.model_construct(
         id=silence.id,
         status=SilenceStatus(state=state_at(silence.starts_at, silence.ends_at, now).value),
@@ -52,6 +60,10 @@ def view(silence: SilenceRecord, now: datetime) -> GettableSilence:
         updated_at=silence.updated_at,
         created_by=silence.created_by,
         comment=silence.comment,
+        until_resolved=None if grace is None else True,
+        grace=None if grace is None else duration_text(grace),
+        schedule=None if schedule is None else ScheduleSpec.of(schedule),
+        next_window=None if window is None else NextWindow(starts_at=window[0], ends_at=window[1]),
     )
 
 
@@ -142,6 +154,8 @@ async def create(
             created_by=spec.created_by,
             comment=spec.comment,
             now=now,
+            resolve_grace_s=spec.grace_after(app[SETTINGS].silences.until_resolved_grace),
+            schedule=None if spec.schedule is None else spec.schedule.schedule().to_json(),
         )
         _audited(connection, silence, AuditAction.SILENCE_CREATE, actor, now)
         return silence
@@ -212,3 +226,30 @@ async def replace(
         return silence
     await expire(app, old.id, now, actor=actor)
     return await create(app, spec, starts_at, ends_at, now, actor=actor)
+
+
+async def extend(
+    app: web.Application, silence_id: str, ends_at: datetime, now: datetime, *, actor: str
+) -> SilenceRecord | None:
+    """Move the end of a silence in force to ``ends_at`` (None when there is no such
+    silence); raises ``SilenceEnded`` when it is over and ``ValueError`` for an end that is
+    not later, or past an until-resolved silence's maximum (now + until_resolved_max)."""
+    longest = app[SETTINGS].silences.until_resolved_max
+
+    def work(connection: Connection) -> SilenceRecord | None:
+        old = silences.get(connection, silence_id, lock=True)
+        if old is None:
+            return None
+        latest = None if old.resolve_grace_s is None else now + longest
+        check_extension(old.ends_at, ends_at, now, latest)
+        silences.extend(connection, silence_id, ends_at, now)
+        silence = silences.get(connection, silence_id)
+        assert silence is not None
+        _audited(connection, silence, AuditAction.SILENCE_EXTEND, actor, now)
+        return silence
+
+    silence = await app[RUNNER].write(work)
+    if silence is not None:
+        _logged("silence extended", silence, actor)
+        app[REPLAYER].wake()
+    return silence

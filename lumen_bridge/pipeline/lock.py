@@ -3,12 +3,14 @@
 The current incident of every key the cases name, locked until the transaction ends (on
 PostgreSQL ``FOR UPDATE``, in id order as any other replica locks them; SQLite's write
 transactions are exclusive already), and the silences in force at the batch's latest
-receipt time (:mod:`lumen_bridge.store.sql.batch_read`), which with the configured flag
-make the suppression the suppress stage applies.
+receipt time (:mod:`lumen_bridge.store.sql.batch_read`; a recurring silence only inside
+one of its windows), which with the configured flag make the suppression the suppress
+stage applies.
 """
 
 from __future__ import annotations
 
+from lumen_bridge.domain.schedule import open_matchers
 from lumen_bridge.domain.suppression import Suppression
 from lumen_bridge.pipeline.batch import Batch
 from lumen_bridge.store.sql import batch_read
@@ -25,10 +27,14 @@ class LockStage:
 
     def __call__(self, batch: Batch) -> None:
         """Lock the cases' incidents and read the silences."""
+        now = max(now for _, now in batch.received)
         read = batch_read.read(
             batch.connection,
             ((case.route.receiver.name, case.alert.identity) for case in batch.cases),
-            max(now for _, now in batch.received),
+            now,
         )
         batch.current = read.current
-        batch.suppression = Suppression.of(self.flag, read.silences)
+        held = (
+            read.silences + open_matchers(read.scheduled, now) if read.scheduled else read.silences
+        )
+        batch.suppression = Suppression.of(self.flag, held)

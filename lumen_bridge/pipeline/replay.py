@@ -19,6 +19,11 @@ was down is handled at start, a hold committed just after a silence's replay (a
 webhook in flight at the end) is released at the next pass, and so is what the flag
 held when it is lowered in the configuration.
 
+Each pass first ends the "until resolved" silences whose incidents have all resolved
+(:func:`lumen_bridge.store.silence_ends.end_resolved`), so their replay runs in the same
+pass. A recurring silence holds only inside its windows: the watcher also wakes when a
+window closes, and the pass releases what it held like any other.
+
 :class:`Replayer` does one pass (:meth:`Replayer.replay_expired`, which tests call
 with their clock) and runs the watcher task that wakes at the next silence end.
 """
@@ -40,7 +45,7 @@ from lumen_bridge.pipeline.batch import Queued, Route
 from lumen_bridge.pipeline.enqueue import build_notifications, notify
 from lumen_bridge.pipeline.pipeline import Pipeline
 from lumen_bridge.pipeline.suppress import suppression_at
-from lumen_bridge.store import incidents, silences
+from lumen_bridge.store import incidents, silence_ends, silences
 from lumen_bridge.store.incidents import IncidentRecord
 from lumen_bridge.store.sql.append import append
 
@@ -88,6 +93,12 @@ class Replayer:
         return queued
 
     def _replay(self, connection: Connection, now: datetime) -> int:
+        for silence in silence_ends.end_resolved(connection, now):
+            log.info(
+                "silence ended: its incidents resolved",
+                silence_id=silence.id,
+                grace_s=silence.resolve_grace_s,
+            )
         claimed = silences.claim_ended(connection, now)
         released, queued = self._release_held(connection, now)
         incidents.save(connection, released)
@@ -139,12 +150,15 @@ class Replayer:
 
     async def _next_wait(self) -> float:
         now = self.clock()
-        end = await self.pipeline.runner.read(lambda connection: silences.next_end(connection, now))
+        end = await self.pipeline.runner.read(
+            lambda connection: silence_ends.next_end(connection, now)
+        )
         until = now + SAFETY_INTERVAL if end is None else min(end, now + SAFETY_INTERVAL)
         return max((until - now).total_seconds(), 0.0)
 
     async def run(self) -> None:
-        """The watcher: replay at start, then at each silence end (and every minute)."""
+        """The watcher: replay at start, then at each silence or window end (and every
+        minute)."""
         while True:
             self._wake.clear()
             try:

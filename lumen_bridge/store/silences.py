@@ -1,4 +1,4 @@
-"""Silence repository: create, read, expire, and claim ended silences for replay.
+"""Silence repository: create, read, extend, expire, and claim ended silences for replay.
 
 ``replayed_at`` marks a silence whose end has been handled. Claiming it is one
 ``UPDATE ... WHERE replayed_at IS NULL`` in the replay's own transaction: on
@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, insert, select, update
 
+from lumen_bridge.domain.schedule import open_matchers
 from lumen_bridge.domain.silences import SilenceState, expiry
 from lumen_bridge.store.models import Silence
 
@@ -28,10 +29,10 @@ __all__ = [
     "change",
     "claim_ended",
     "expire",
+    "extend",
     "get",
     "in_state",
     "in_states",
-    "next_end",
 ]
 
 MAX_EXPIRED = 1000
@@ -73,8 +74,10 @@ def add(
     created_by: str,
     comment: str,
     now: datetime,
+    resolve_grace_s: int | None = None,
+    schedule: dict[str, Any] | None = None,
 ) -> SilenceRecord:
-    """Store a new silence."""
+    """Store a new silence (``resolve_grace_s``: until resolved; ``schedule``: recurring)."""
     record = SilenceRecord(
         id=str(uuid.uuid4()),
         matchers=matchers,
@@ -85,14 +88,17 @@ def add(
         created_at=now,
         updated_at=now,
         replayed_at=None,
+        resolve_grace_s=resolve_grace_s,
+        schedule=schedule,
     )
     connection.execute(insert(Silence).values(dataclasses.asdict(record)))
     return record
 
 
-def get(connection: Connection, silence_id: str) -> SilenceRecord | None:
-    """One silence, or None."""
-    row = connection.execute(select(Silence).where(Silence.id == silence_id)).one_or_none()
+def get(connection: Connection, silence_id: str, *, lock: bool = False) -> SilenceRecord | None:
+    """One silence, or None; ``lock``: locked until the transaction ends (PostgreSQL)."""
+    statement = select(Silence).where(Silence.id == silence_id)
+    row = connection.execute(statement.with_for_update() if lock else statement).one_or_none()
     return None if row is None else _record(row)
 
 
@@ -102,12 +108,17 @@ def _active_at(
     return Silence.starts_at <= now, Silence.ends_at > now
 
 
-_ACTIVE_MATCHERS = select(Silence.matchers).where(*_active_at(bindparam("now")))
+_ACTIVE_MATCHERS = select(Silence.matchers, Silence.schedule).where(*_active_at(bindparam("now")))
 
 
 def active_matchers(connection: Connection, now: datetime) -> list[list[dict[str, Any]]]:
-    """The matchers of every silence active at ``now`` (the ``ACTIVE`` test of :func:`in_state`)."""
-    return list(connection.scalars(_ACTIVE_MATCHERS, {"now": now}))
+    """The matchers of every silence holding at ``now``: active (the ``ACTIVE`` test of
+    :func:`in_state`) and, for a recurring one, inside one of its windows."""
+    rows = connection.execute(_ACTIVE_MATCHERS, {"now": now}).all()
+    always = [matchers for matchers, schedule in rows if schedule is None]
+    if len(always) == len(rows):
+        return always
+    return always + open_matchers([row for row in rows if row.schedule is not None], now)
 
 
 def in_state(connection: Connection, state: SilenceState, now: datetime) -> list[SilenceRecord]:
@@ -182,6 +193,17 @@ def change(
     return found
 
 
+def extend(connection: Connection, silence_id: str, ends_at: datetime, now: datetime) -> None:
+    """Move a silence's end to ``ends_at``: its reminder, digest and replay are due again."""
+    connection.execute(
+        update(Silence)
+        .where(Silence.id == silence_id)
+        .values(
+            ends_at=ends_at, updated_at=now, reminded_at=None, digested_at=None, replayed_at=None
+        )
+    )
+
+
 def claim_ended(connection: Connection, now: datetime) -> list[str]:
     """Mark every silence that has ended by ``now`` and is not yet replayed; return their ids."""
     ended = connection.scalars(
@@ -199,11 +221,3 @@ def claim_ended(connection: Connection, now: datetime) -> list[str]:
         if result.rowcount:
             claimed.append(silence_id)
     return claimed
-
-
-def next_end(connection: Connection, now: datetime) -> datetime | None:
-    """When the next silence ends after ``now`` (None when none is in force or pending)."""
-    end: datetime | None = connection.scalar(
-        select(func.min(Silence.ends_at)).where(Silence.ends_at > now)
-    )
-    return end

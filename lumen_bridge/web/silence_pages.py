@@ -1,5 +1,6 @@
 """The silences page: active, pending and expired silences; create one (with a preview of
-the firing incidents it would hold), expire one, extend one. The writes go through
+the firing incidents it would hold; until resolved, or recurring), expire one, extend one.
+The writes go through
 :mod:`lumen_bridge.api.silence_actions`, so the console and the APIs share one semantics."""
 
 from __future__ import annotations
@@ -13,18 +14,30 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from lumen_bridge.api import silence_actions
-from lumen_bridge.api.keys import CLOCK, RUNNER
+from lumen_bridge.api.keys import CLOCK, RUNNER, SETTINGS
+from lumen_bridge.api.schedule_schemas import WeeklySpec
 from lumen_bridge.api.silence_schemas import InvalidSilence, PostableSilence, SilenceMatcher
 from lumen_bridge.config import parse_duration
 from lumen_bridge.domain.matchers import MatcherError, matches_all, parse_matcher
-from lumen_bridge.domain.silences import SilenceState
+from lumen_bridge.domain.silences import SilenceEnded, SilenceState
 from lumen_bridge.store import read_models, silences
 from lumen_bridge.web.render import error_page, page
 from lumen_bridge.web.sessions import Session
 
 __all__ = ["create", "expire", "extend", "list_silences", "silence_form"]
 
-DEFAULT_FORM = {"matchers": "", "duration": "2h", "comment": "", "author": ""}
+DEFAULT_FORM = {
+    "matchers": "",
+    "duration": "2h",
+    "comment": "",
+    "author": "",
+    "until_resolved": "",
+    "grace": "",
+    "timezone": "",
+    "weekly": "",
+    "cron": "",
+    "window": "",
+}
 
 
 def silence_form(form: Any) -> dict[str, str]:
@@ -48,12 +61,28 @@ def _spec(fields: dict[str, str]) -> PostableSilence:
                 "duration": fields["duration"].strip() or None,
                 "comment": fields["comment"],
                 "createdBy": fields["author"].strip() or "console",
+                "untilResolved": bool(fields["until_resolved"]),
+                "grace": fields["grace"].strip() or None,
+                "schedule": _schedule(fields),
             }
         )
     except (MatcherError, InvalidSilence) as exc:
         raise ValueError(str(exc)) from None
     except ValidationError as exc:
         raise ValueError("; ".join(e["msg"] for e in exc.errors())) from None
+
+
+def _schedule(fields: dict[str, str]) -> dict[str, Any] | None:
+    """The form's recurring window (weekly, or cron with its window), if any."""
+    timezone, weekly, cron = (fields[k].strip() for k in ("timezone", "weekly", "cron"))
+    if not (timezone or weekly or cron):
+        return None
+    return {
+        "timezone": timezone,
+        "weekly": WeeklySpec.parse(weekly).model_dump() if weekly else None,
+        "cron": cron or None,
+        "window": fields["window"].strip() or None,
+    }
 
 
 def _all(connection: Connection, now: datetime) -> dict[str, list[Any]]:
@@ -106,7 +135,7 @@ async def create(request: web.Request, session: Session) -> web.StreamResponse:
     now = request.app[CLOCK]()
     try:
         spec = _spec(fields)
-        starts_at, ends_at = spec.window(now)
+        starts_at, ends_at = spec.window(now, request.app[SETTINGS].silences.until_resolved_max)
     except (ValueError, InvalidSilence) as exc:
         return await _page(request, session, fields, problem=str(exc), status=422)
     if form.get("action") == "preview":
@@ -139,24 +168,25 @@ async def expire(request: web.Request, session: Session) -> web.StreamResponse:
 
 
 async def extend(request: web.Request, session: Session) -> web.StreamResponse:
-    """``POST /ui/silences/{id}/extend``: push its end later by the form's ``by`` duration."""
+    """``POST /ui/silences/{id}/extend``: push its end later by the form's ``by`` duration
+    (:func:`lumen_bridge.api.silence_actions.extend`, as ``POST /silence/{id}/extend``)."""
     form = await request.post()
     wanted = _silence_id(request)
     old = None
     if wanted is not None:
         old = await request.app[RUNNER].read(lambda connection: silences.get(connection, wanted))
-    now = request.app[CLOCK]()
-    if old is None or old.ends_at <= now:
-        return error_page(request, 404, "There is no such silence still in force.", session)
+    if wanted is None or old is None:
+        return error_page(request, 404, "There is no such silence.", session)
     by = str(form.get("by", "")).strip()
     try:
         ends_at = old.ends_at + parse_duration(by)
     except (ValueError, OverflowError):
         return error_page(request, 422, f"{by!r} is not a duration such as 30m, 2h or 1d.", session)
-    spec = PostableSilence.model_validate(
-        {"matchers": old.matchers, "createdBy": old.created_by, "comment": old.comment}
-    )
-    await silence_actions.replace(
-        request.app, old, spec, old.starts_at, ends_at, now, actor=session.actor
-    )
+    now = request.app[CLOCK]()
+    try:
+        await silence_actions.extend(request.app, wanted, ends_at, now, actor=session.actor)
+    except SilenceEnded as exc:
+        return error_page(request, 409, f"This silence is over: {exc}.", session)
+    except ValueError as exc:
+        return error_page(request, 422, f"It cannot be extended so: {exc}.", session)
     raise web.HTTPSeeOther("/ui/silences")
