@@ -3,10 +3,10 @@
 Started in this order, stopped in the reverse (aiohttp's ``cleanup_ctx``): the database
 (migrations, retried until the database answers, then the process's runner), ingest (the
 pipeline, the writer process and the group commit), the delivery worker, the silence
-replayer, the pruner (retention) and, when Alertmanager peers are configured, the
-reconciler. The routes are the API's and the web console's. docs/architecture.md shows what
-each part owns. While they start, :func:`starting_app` answers in their place
-(``lumen-bridge serve`` listens at once).
+replayer, the silences' reminders and digests, escalation, the pruner (retention) and, when
+Alertmanager peers are configured, the reconciler. The routes are the API's and the web
+console's. docs/architecture.md shows what each part owns. While they start,
+:func:`starting_app` answers in their place (``lumen-bridge serve`` listens at once).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from aiohttp import web
 from lumen_bridge.api import health
 from lumen_bridge.api.errors import error_middleware
 from lumen_bridge.api.keys import (
+    ACK_SECRET,
     CLOCK,
     HEAD_REVISION,
     INGEST,
@@ -39,6 +40,7 @@ from lumen_bridge.clock import Clock, system_clock
 from lumen_bridge.config import Settings
 from lumen_bridge.delivery import OutboxWorker, delivering
 from lumen_bridge.ingest import Ingest, RejectionLog
+from lumen_bridge.lifecycle import Escalator, SilenceNotices
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.pipeline import Pipeline, Replayer
 from lumen_bridge.pruner import Pruner
@@ -46,9 +48,10 @@ from lumen_bridge.reconcile import reconciling
 from lumen_bridge.store import migrate
 from lumen_bridge.store.database import open_runner
 from lumen_bridge.store.runner import LastOutcome
+from lumen_bridge.store.signing_keys import ACK_LINKS, shared_secret
 from lumen_bridge.web import add_routes as add_console_routes
 
-__all__ = ["OUTBOX", "create_app", "starting_app"]
+__all__ = ["ESCALATOR", "OUTBOX", "SILENCE_NOTICES", "create_app", "starting_app"]
 
 RETRY_PAUSES = (0.5, 30.0)  # first and longest pause (s) between tries to migrate at start
 LOG_EVERY = 30.0  # seconds between two log lines about a database still not ready
@@ -57,6 +60,10 @@ log = structlog.get_logger("lumen_bridge.start")
 
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 """The delivery worker, when this app delivers (``deliver=True``)."""
+SILENCE_NOTICES = web.AppKey("silence_notices", SilenceNotices)
+"""The silences' reminders and digests."""
+ESCALATOR = web.AppKey("escalator", Escalator)
+"""Escalation of pages nobody acknowledged (docs/lifecycle.md)."""
 
 
 def _wake_outbox(app: web.Application) -> Callable[[], None]:
@@ -103,6 +110,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     await _migrated(settings.database.url, app[STARTUP])
     runner = app[RUNNER] = open_runner(settings.database)
+    now = app[CLOCK]()
+    app[ACK_SECRET] = await runner.write(lambda c: shared_secret(c, ACK_LINKS, now))
     yield
     await runner.close()
 
@@ -120,7 +129,12 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
 async def _delivery(app: web.Application) -> AsyncIterator[None]:
     """Run the delivery worker."""
     async with delivering(
-        app[SETTINGS], app[RUNNER], app[METRICS], app[CLOCK], pressure=app[INGEST]
+        app[SETTINGS],
+        app[RUNNER],
+        app[METRICS],
+        app[CLOCK],
+        pressure=app[INGEST],
+        ack_secret=app[ACK_SECRET],
     ) as worker:
         app[OUTBOX] = worker
         yield
@@ -131,6 +145,36 @@ async def _replay(app: web.Application) -> AsyncIterator[None]:
     replayer = Replayer(app[INGEST].pipeline, app[CLOCK], on_queued=_wake_outbox(app))
     app[REPLAYER] = replayer
     task = asyncio.create_task(replayer.run(), name="silence-replayer")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _silence_notices(app: web.Application) -> AsyncIterator[None]:
+    """Run the silence notices: a reminder before a silence ends, a digest when it ends."""
+    notices = SilenceNotices(
+        app[SETTINGS], app[RUNNER], app[CLOCK], app[METRICS], on_queued=_wake_outbox(app)
+    )
+    app[SILENCE_NOTICES] = notices
+    task = asyncio.create_task(notices.run(), name="silence-notices")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _escalate(app: web.Application) -> AsyncIterator[None]:
+    """Run escalation: pages nobody acknowledged in time page the next level."""
+    escalations = app[METRICS].escalations
+    escalator = app[ESCALATOR] = Escalator(
+        app[SETTINGS],
+        app[INGEST].pipeline,
+        app[CLOCK],
+        on_queued=_wake_outbox(app),
+        on_escalated=lambda receiver: escalations.labels(receiver).inc(),
+    )
+    task = asyncio.create_task(escalator.run(), name="escalation")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -183,6 +227,8 @@ def create_app(
     if deliver:
         app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_replay)
+    app.cleanup_ctx.append(_silence_notices)
+    app.cleanup_ctx.append(_escalate)
     app.cleanup_ctx.append(_prune)
     if settings.alertmanagers.urls:
         app.cleanup_ctx.append(_reconcile)

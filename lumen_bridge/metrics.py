@@ -90,6 +90,18 @@ class Metrics:
             "Incidents resolved by reconcile: firing in the bridge, gone from Alertmanager.",
             registry=r,
         )
+        self.silence_notices = Counter(
+            "lumen_bridge_silence_notices_total",
+            "Silence reminders and digests queued, by kind (reminder, digest).",
+            ["kind"],
+            registry=r,
+        )
+        self.escalations = Counter(
+            "lumen_bridge_escalations_total",
+            "Escalation pages queued for incidents nobody acknowledged, by receiver paged.",
+            ["receiver"],
+            registry=r,
+        )
         self.build_info = Gauge(
             "lumen_bridge_build_info",
             "Always 1; the version label says which.",

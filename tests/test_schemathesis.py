@@ -66,6 +66,18 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "404"]
 include-path = "/notifications/{{id}}/resend"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409"]
 
+# A silence to extend may not exist (404) or have ended (409), and a new end may not be later
+# than the current one or past an until-resolved silence's maximum (422, as documented).
+[[operations]]
+include-path = "/silence/{{id}}/extend"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "422"]
+
+# An incident to acknowledge may not exist (404) or be resolved (409); a comment with a NUL is
+# refused with a 422, as for silences.
+[[operations]]
+include-path = "/incidents/{{id}}/ack"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "422"]
+
 [[operations]]
 include-name = "GET /api/v2/silences"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]

@@ -1,4 +1,5 @@
-"""``GET /incidents`` and ``GET /incidents/{id}`` (admin token)."""
+"""``GET /incidents`` and ``GET /incidents/{id}`` (admin token): incidents with their ack and
+escalation (docs/lifecycle.md); one incident's timeline also lists its acks."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 
 from lumen_bridge.api.auth import require_admin
 from lumen_bridge.api.errors import ApiError
@@ -18,9 +19,13 @@ from lumen_bridge.api.schemas import (
     IncidentOut,
     TimelineEntry,
 )
+from lumen_bridge.domain.ack import acknowledged
 from lumen_bridge.domain.alertmanager import storable
+from lumen_bridge.domain.audit import AuditAction
 from lumen_bridge.pipeline.enqueue import dedup_key
-from lumen_bridge.store import read_models
+from lumen_bridge.store import audit, read_models
+from lumen_bridge.store.audit import AuditRecord
+from lumen_bridge.store.read_models import Timeline
 from lumen_bridge.store.types import row_id
 
 __all__ = ["get_incident", "list_incidents"]
@@ -52,6 +57,11 @@ def _incident_fields(incident: Row[Any]) -> dict[str, object]:
         "held": incident.held,
         "am_state": incident.am_state,
         "am_absent_since": incident.am_absent_since,
+        "acknowledged": acknowledged(incident.acked_at, incident.resolved_at),
+        "acked_at": incident.acked_at,
+        "acked_by": incident.acked_by,
+        "escalation_level": incident.escalation_level,
+        "escalated_at": incident.escalated_at,
     }
 
 
@@ -103,12 +113,16 @@ async def get_incident(request: web.Request) -> web.Response:
     if not (raw_id.isascii() and raw_id.isdigit()):
         raise ApiError(400, f"incident id must be a number, not {raw_id!r}")
     incident_id = row_id(raw_id)  # None: a number past every id, which names no incident
-    found = None
+    found: Timeline | None = None
+    acks: list[AuditRecord] = []
     if incident_id is not None:
         wanted = incident_id
-        found = await request.app[RUNNER].read(
-            lambda connection: read_models.incident_timeline(connection, wanted)
-        )
+
+        def read(connection: Connection) -> tuple[Timeline | None, list[AuditRecord]]:
+            acked = audit.listed(connection, action=AuditAction.ACK.value, target=str(wanted))
+            return read_models.incident_timeline(connection, wanted), acked
+
+        found, acks = await request.app[RUNNER].read(read)
     if found is None:
         raise ApiError(404, f"no incident {raw_id}")
     timeline = [
@@ -149,6 +163,12 @@ async def get_incident(request: web.Request) -> web.Response:
                 ],
             )
         )
+    timeline += [
+        TimelineEntry(
+            at=a.at, type="ack", status="acknowledged", detail={"by": a.actor, **a.detail}
+        )
+        for a in acks
+    ]
     timeline.sort(key=lambda entry: entry.at)
     detail = IncidentDetail.model_validate(
         _incident_fields(found.incident) | {"timeline": timeline}

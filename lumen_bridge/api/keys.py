@@ -15,6 +15,7 @@ from lumen_bridge.pipeline import Replayer
 from lumen_bridge.store.runner import LastOutcome, Runner
 
 __all__ = [
+    "ACK_SECRET",
     "CLOCK",
     "HEAD_REVISION",
     "INGEST",
@@ -41,3 +42,5 @@ REPLAYER = web.AppKey("replayer", Replayer)
 REJECTIONS = web.AppKey("rejections", RejectionLog)
 WEBHOOK_SECRET: web.AppKey[bytes | None] = web.AppKey("webhook_secret")
 """The HMAC secret webhook bodies are signed with (``None``: they are not signed)."""
+ACK_SECRET = web.AppKey("ack_secret", bytes)
+"""The replicas' shared secret that signs acknowledge links (docs/lifecycle.md)."""

@@ -44,6 +44,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Bad request (body not JSON, or a bad query parameter)",
         401: "Bearer token missing or wrong",
         404: "Not found",
+        409: "Conflict with the current state (a silence that has already ended)",
         413: "Body over the size limit",
         415: "Content-Type is not application/json",
         422: "JSON that is not valid here; `details` lists each problem",
@@ -133,7 +134,43 @@ def _silence_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
                 },
             },
         },
+        "/silence/{id}/extend": {
+            "post": {
+                "summary": "End a silence in force later",
+                "description": "`by` moves its end that much later, `endsAt` sets it; its "
+                "reminder and digest are due again. An untilResolved silence may end "
+                "silences.until_resolved_max from now at the latest.",
+                "security": bearer,
+                "parameters": [silence_id],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _EXTEND}},
+                },
+                "responses": {
+                    "200": _json("GettableSilence", "The silence, extended"),
+                    **_errors(400, 401, 404, 409, 415, 422),
+                },
+            },
+        },
     }
+
+
+_EXTEND = {
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {"by": {"type": "string", "examples": ["2h"]}},
+            "required": ["by"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"endsAt": {"type": "string", "format": "date-time"}},
+            "required": ["endsAt"],
+            "additionalProperties": False,
+        },
+    ]
+}
 
 
 def build_spec() -> dict[str, Any]:

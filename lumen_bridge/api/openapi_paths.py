@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lumen_bridge.api.audit import openapi_path as audit_path
+from lumen_bridge.api.incident_actions import openapi_path as ack_path
 
 __all__ = ["more_paths"]
 
@@ -214,5 +215,6 @@ def more_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
             }
         },
         "/audit": audit_path(bearer, _UNAUTHORIZED),
+        "/incidents/{id}/ack": ack_path(bearer, _UNAUTHORIZED),
         **_alertmanager(bearer),
     }

@@ -10,6 +10,7 @@ from lumen_bridge.api import (
     deliveries,
     explain,
     health,
+    incident_actions,
     incidents,
     openapi,
     silences,
@@ -27,10 +28,12 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/silence", silences.list_silences)
     router.add_get("/silence/{id}", silences.get_silence)
     router.add_delete("/silence/{id}", silences.expire)
+    router.add_post("/silence/{id}/extend", silences.extend)
     router.add_post("/explain", explain.explain_webhook)
     router.add_post("/notifications/{id}/resend", deliveries.resend_notification)
     router.add_get("/incidents", incidents.list_incidents)
     router.add_get("/incidents/{id}", incidents.get_incident)
+    router.add_post("/incidents/{id}/ack", incident_actions.ack_incident)
     router.add_get("/audit", audit.list_audit)
     router.add_get("/healthz", health.healthz)
     router.add_get("/readyz", health.readyz)

@@ -63,6 +63,13 @@ class IncidentOut(_Out):
     seen it."""
     am_absent_since: datetime | None = None
     """Since when no Alertmanager peer has had the alert; null while one has it."""
+    acknowledged: bool = False
+    """Its current firing episode is acknowledged (docs/lifecycle.md)."""
+    acked_at: datetime | None = None
+    acked_by: str | None = None
+    escalation_level: int = 0
+    """How many escalation steps this episode has paged."""
+    escalated_at: datetime | None = None
 
 
 class IncidentList(_Out):
@@ -81,10 +88,10 @@ class AttemptOut(_Out):
 
 
 class TimelineEntry(_Out):
-    """An alert received, or a notification and its delivery attempts."""
+    """An alert received, a notification and its delivery attempts, or an ack."""
 
     at: datetime
-    type: Literal["alert", "notification"]
+    type: Literal["alert", "notification", "ack"]
     status: str
     detail: dict[str, Any]
     attempts: list[AttemptOut] = []

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lumen_bridge import __version__
-from lumen_bridge.cli import admin, audit, emit_metrics, explain, serve, silence
+from lumen_bridge.cli import ack, admin, audit, emit_metrics, explain, serve, silence
 
 __all__ = ["build_parser", "main"]
 
@@ -22,6 +22,7 @@ examples:
   lumen-bridge silence add alertname=LumenStageFailed --duration 2h --comment "maintenance"
   lumen-bridge explain alert.json                  # what the bridge would do with it, and why
   lumen-bridge audit --actor alice                # who did what
+  lumen-bridge ack 42 --comment "on it"           # no more reminders or escalation
 
 The configuration is --config, else config/lumen-bridge.yaml when present,
 else the built-in default; both read the LUMEN_* and SMTP_* variables.
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     silence.register(sub)
     explain.register(sub)
     audit.register(sub)
+    ack.register(sub)
     return parser
 
 

@@ -181,12 +181,14 @@ class Settings(Model):
 
 def reference_problems(data: object) -> list[tuple[Location, str]]:
     """What is wrong with the names that link sections, read from the file's data (so that
-    these problems are found together with every other): receivers named twice, routes that
-    name no receiver."""
+    these problems are found together with every other): receivers named twice, routes,
+    escalation steps or ``silences.notify`` that name no receiver (the last two must name an
+    e-mail receiver)."""
     if not isinstance(data, Mapping):
         return []
     problems: list[tuple[Location, str]] = []
     names: list[str] = []
+    emails: list[str] = []
     for i, receiver in enumerate(_items(data.get("receivers"))):
         name = receiver.get("name")
         if isinstance(name, str):
@@ -195,6 +197,8 @@ def reference_problems(data: object) -> list[tuple[Location, str]]:
                     (("receivers", i, "name"), f"another receiver is already called {name!r}")
                 )
             names.append(name)
+            if receiver.get("type") == "email":
+                emails.append(name)
     for i, route in enumerate(_items(data.get("routes"))):
         name = route.get("receiver")
         if isinstance(name, str) and name not in names:
@@ -202,6 +206,26 @@ def reference_problems(data: object) -> list[tuple[Location, str]]:
             problems.append(
                 (("routes", i, "receiver"), f"no receiver is called {name!r} (receivers: {known})")
             )
+        for j, step in enumerate(_items(route.get("escalation"))):
+            target = step.get("receiver")
+            if isinstance(target, str) and target not in emails:
+                known = ", ".join(dict.fromkeys(emails)) or "none is defined"
+                problems.append(
+                    (
+                        ("routes", i, "escalation", j, "receiver"),
+                        f"no e-mail receiver is called {target!r} (e-mail receivers: {known})",
+                    )
+                )
+    silences = data.get("silences")
+    notify = silences.get("notify") if isinstance(silences, Mapping) else None
+    if isinstance(notify, str) and notify and notify not in emails:
+        known = ", ".join(dict.fromkeys(emails)) or "none is defined"
+        problems.append(
+            (
+                ("silences", "notify"),
+                f"no e-mail receiver is called {notify!r} (e-mail receivers: {known})",
+            )
+        )
     return problems
 
 

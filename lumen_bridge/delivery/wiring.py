@@ -17,6 +17,7 @@ from lumen_bridge.config import EmailReceiver, Settings, TicketReceiver
 from lumen_bridge.delivery.worker import IngestPressure, OutboxWorker
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.notifiers import Notifier
+from lumen_bridge.notifiers.ack_links import AckLinks
 from lumen_bridge.notifiers.email import EmailNotifier
 from lumen_bridge.notifiers.http import JsonPoster
 from lumen_bridge.notifiers.ticket import TicketNotifier
@@ -27,16 +28,26 @@ __all__ = ["build_notifiers", "delivering"]
 
 
 def build_notifiers(
-    settings: Settings, session: aiohttp.ClientSession, clock: Clock
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    clock: Clock,
+    ack_secret: bytes | None = None,
 ) -> dict[str, Notifier]:
-    """A notifier for every receiver that has a destination, by receiver name."""
+    """A notifier for every receiver that has a destination, by receiver name; pages carry
+    acknowledge links when ``server.external_url`` and ``ack_secret`` are set."""
+    external_url = settings.server.external_url
+    ack_links = (
+        AckLinks(external_url, ack_secret, settings.ack.link_ttl)
+        if external_url and ack_secret
+        else None
+    )
     notifiers: dict[str, Notifier] = {}
     for receiver in settings.receivers:
         if not receiver.has_destination:
             continue
         if isinstance(receiver, EmailReceiver):
             notifiers[receiver.name] = EmailNotifier(
-                receiver, settings.runbook, clock, external_url=settings.server.external_url
+                receiver, settings.runbook, clock, external_url=external_url, ack_links=ack_links
             )
             continue
         assert receiver.url is not None  # has_destination
@@ -53,12 +64,13 @@ async def delivering(
     metrics: Metrics,
     clock: Clock,
     pressure: IngestPressure,
+    ack_secret: bytes | None = None,
 ) -> AsyncIterator[OutboxWorker]:
     """Run the delivery worker until the block ends."""
     async with aiohttp.ClientSession() as session:
         worker = OutboxWorker(
             runner,
-            build_notifiers(settings, session, clock),
+            build_notifiers(settings, session, clock, ack_secret),
             settings.outbox,
             metrics,
             clock,

@@ -2,7 +2,8 @@
 
 :func:`decide` looks at the incident's current state and one alert and says what the
 alert means: a new incident, a repeat, a reminder, a resolve, a stale copy... and which
-notification action it calls for. The pipeline's dedup stage applies the decision
+notification action it calls for. An acknowledged episode gets no reminder
+(docs/lifecycle.md). The pipeline's dedup stage applies the decision
 (:mod:`lumen_bridge.pipeline.dedup`); suppression and destinations come after it.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from lumen_bridge.domain.ack import acknowledged
 from lumen_bridge.domain.alertmanager import Alert
 
 
@@ -23,6 +25,7 @@ class Action(enum.StrEnum):
     UPDATE = "update"
     RESOLVE = "resolve"
     REOPEN = "reopen"
+    ESCALATE = "escalate"  # a page to an escalation step's receiver (docs/lifecycle.md)
 
 
 class Reason(enum.StrEnum):
@@ -31,6 +34,7 @@ class Reason(enum.StrEnum):
     OPEN = "open"  # case 1 and 8: a new incident
     REPEAT = "repeat"  # case 2: firing within the window
     REMIND = "remind"  # case 3: firing after the window since the last notification
+    ACKED = "acked"  # case 3 for an acknowledged episode: no reminder
     UNTOLD = "untold"  # still firing, nobody told yet (held back or no destination)
     RESOLVE = "resolve"  # case 4
     RESOLVE_REPEAT = "resolve-repeat"  # case 5
@@ -54,6 +58,8 @@ class IncidentState(Protocol):
     def notified(self) -> bool: ...
     @property
     def notify_seq(self) -> int: ...
+    @property
+    def acked_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +73,9 @@ class Decision:
 
     @property
     def deduplicated(self) -> bool:
-        """A repeat that changes nothing but counters (counted as ``deduplicated``)."""
-        return self.reason in (Reason.REPEAT, Reason.RESOLVE_REPEAT)
+        """A repeat that changes nothing but counters (counted as ``deduplicated``), or the
+        reminder of an acknowledged episode."""
+        return self.reason in (Reason.REPEAT, Reason.RESOLVE_REPEAT, Reason.ACKED)
 
 
 def _first_action(incident: IncidentState) -> Action:
@@ -97,6 +104,8 @@ def decide(
             return Decision(Reason.UNTOLD, _first_action(incident))
         if incident.last_notified_at is not None and now - incident.last_notified_at < window:
             return Decision(Reason.REPEAT)
+        if acknowledged(incident.acked_at, incident.resolved_at):
+            return Decision(Reason.ACKED)
         return Decision(Reason.REMIND, Action.UPDATE)
 
     if firing:  # the incident is resolved

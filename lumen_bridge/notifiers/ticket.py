@@ -1,6 +1,7 @@
 """The ticket system: one ticket per incident, driven by open/update/resolve/reopen.
 
-The body is the JSON of docs/contract.md §7; ``Idempotency-Key`` is the outbox row's key
+The body is the JSON of docs/contract.md §7 (an acknowledgement's ``update`` adds
+``acknowledged``: who, when, their comment); ``Idempotency-Key`` is the outbox row's key
 (unique per incident, action and sequence), so every retry of one action carries
 the same key and the ticket system can drop the copies.
 """
@@ -31,7 +32,8 @@ def ticket_body(
     alert: AlertSnapshot, action: str, runbooks: RunbookConfig, external_url: str | None = None
 ) -> dict[str, Any]:
     """The ticket system's JSON for one incident action; with ``external_url`` it also links
-    the incident's page on the bridge (``incident_url``) and a silence form (``silence_url``)."""
+    the incident's page on the bridge (``incident_url``) and a silence form (``silence_url``).
+    The ``update`` of an acknowledgement says who and when (``acknowledged``)."""
     annotations = alert["annotations"]
     body = {
         "version": "1",
@@ -55,6 +57,9 @@ def ticket_body(
     if external_url:
         body["incident_url"] = incident_url(external_url, alert["incident_id"])
         body["silence_url"] = silence_url(external_url, alert["labels"])
+    ack = alert.get("acknowledged")
+    if ack is not None:
+        body["acknowledged"] = {"by": ack["by"], "at": ack["at"], "comment": ack["comment"]}
     return body
 
 

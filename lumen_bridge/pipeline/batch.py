@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection
 
-from lumen_bridge.config import Receiver
+from lumen_bridge.config import EscalationStep, Receiver
 from lumen_bridge.domain.alertmanager import Alert, Rejected, WebhookPayload
 from lumen_bridge.domain.dedup import Action, Decision
 from lumen_bridge.domain.suppression import Suppression
@@ -86,6 +86,8 @@ class Route:
     receiver: Receiver
     dedup_window: timedelta
     reopen_window: timedelta
+    escalation: tuple[EscalationStep, ...] = ()
+    """Who is paged next while a page of this route is not acknowledged (docs/lifecycle.md)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ The decision is the table of docs/contract.md §5 (:func:`lumen_bridge.domain.de
 A new incident (cases 1 and 8) replaces the current one of its key, which is retired. A
 stale copy changes nothing; any other alert is recorded on its incident (last seen,
 occurrences, labels, the episode's status). A case whose decision calls for no
-notification closes here: ``deduplicated`` for a repeat, ``ignored`` otherwise.
+notification closes here: ``deduplicated`` for a repeat (or the reminder of an
+acknowledged episode, docs/lifecycle.md), ``ignored`` otherwise.
 """
 
 from __future__ import annotations
@@ -69,11 +70,13 @@ def record(
         incident.group_key = payload.group_key
     if incident.ends_at != alert.ends_at:
         incident.ends_at = alert.ends_at
-    if decision.new_episode:
+    if decision.new_episode:  # a new episode is neither acknowledged nor escalated
         incident.status = "firing"
         incident.resolved_at = None
         incident.notified = False
         incident.held = False
+        incident.acked_at = None
+        incident.new_episode = True
     if alert.status == "firing":
         incident.occurrences += 1
         incident.starts_at = max(incident.starts_at, alert.starts_at)

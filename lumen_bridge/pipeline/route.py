@@ -61,6 +61,7 @@ def _resolved(config: RouteConfig, settings: Settings) -> Route:
         receiver=settings.receiver(config.receiver),
         dedup_window=dedup_window,
         reopen_window=config.reopen_window or settings.dedup.reopen_window or dedup_window,
+        escalation=tuple(config.escalation),
     )
 
 

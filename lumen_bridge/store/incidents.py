@@ -60,21 +60,31 @@ class IncidentRecord:
     group_key: str
     id: int | None = None
     """None until :func:`save` inserts the row."""
+    acked_at: datetime | None = None
+    """Read, never written back: only an ack sets it (docs/lifecycle.md)."""
     details_changed: bool = False
     """The labels or annotations changed: :func:`save` writes them too."""
+    new_episode: bool = False
+    """A resolved incident fires again: :func:`save` clears its ack and escalation."""
 
 
-FIELDS = [f.name for f in dataclasses.fields(IncidentRecord) if f.name != "details_changed"]
+_FLAGS = ("details_changed", "new_episode")
+FIELDS = [f.name for f in dataclasses.fields(IncidentRecord) if f.name not in _FLAGS]
 """The columns of an :class:`IncidentRecord`, in its fields' order."""
 COLUMNS = [_TABLE.c[name] for name in FIELDS]
 _DETAILS = ("labels", "annotations")
-_STATE = [name for name in FIELDS if name not in (*_DETAILS, "id", "receiver", "identity")]
+_READ_ONLY = ("id", "receiver", "identity", "acked_at")
+_STATE = [name for name in FIELDS if name not in (*_DETAILS, *_READ_ONLY)]
 _UPDATE_STATE = BulkUpdate(_TABLE, _STATE)
 _UPDATE_DETAILS = BulkUpdate(_TABLE, _DETAILS)
+_EPISODE = {"acked_at": None, "acked_by": None, "escalation_level": 0, "escalated_at": None}
+_RESET_EPISODE = BulkUpdate(_TABLE, list(_EPISODE))
 # Multi-row INSERTs whose RETURNING rows are matched by key, not by order: SQLite does not
-# promise an order.
+# promise an order. A new row is neither acknowledged nor escalated (the columns' defaults).
 _INSERT = BulkInsert(
-    _TABLE, [name for name in FIELDS if name != "id"], returning=["id", "receiver", "identity"]
+    _TABLE,
+    [name for name in FIELDS if name not in ("id", "acked_at")],
+    returning=["id", "receiver", "identity"],
 )
 
 
@@ -140,6 +150,7 @@ def save(connection: Connection, records: Collection[IncidentRecord]) -> None:
             if r.details_changed
         ],
     )
+    _RESET_EPISODE(connection, [{**_EPISODE, "id": r.id} for r in existing if r.new_episode])
     new = [r for r in records if r.id is None]
     # A key has at most one current row, so the current new rows go in one statement. A
     # new row already retired (an incident opened and replaced within one batch) goes

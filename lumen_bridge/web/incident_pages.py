@@ -1,4 +1,5 @@
-"""The incidents page (filtered, paged) and one incident's page with its timeline."""
+"""The incidents page (filtered, paged), one incident's page with its timeline, and its
+acknowledge button (docs/lifecycle.md)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from lumen_bridge.api.keys import RUNNER, SETTINGS
+from lumen_bridge.api.keys import CLOCK, INGEST, RUNNER, SETTINGS
+from lumen_bridge.domain.ack import acknowledged
 from lumen_bridge.domain.alertmanager import storable
+from lumen_bridge.domain.audit import AuditAction
+from lumen_bridge.lifecycle import NoSuchIncident, NotAckable, acknowledge
 from lumen_bridge.notifiers.runbook import runbook_url
-from lumen_bridge.store import console_reads, read_models
+from lumen_bridge.store import audit, console_reads, read_models
 from lumen_bridge.store.console_reads import IncidentQuery
 from lumen_bridge.store.types import row_id
 from lumen_bridge.web.render import error_page, page
 from lumen_bridge.web.sessions import Session
 
-__all__ = ["incident", "incidents"]
+__all__ = ["ack", "incident", "incidents"]
 
 PAGE_SIZE = 50
 
@@ -81,9 +85,12 @@ async def incident(request: web.Request, session: Session) -> web.StreamResponse
     if wanted is None:
         return error_page(request, 404, f"There is no incident {raw}.", session)
     incident_id = wanted
-    found = await request.app[RUNNER].read(
-        lambda connection: read_models.incident_timeline(connection, incident_id)
-    )
+
+    def read(connection: Any) -> tuple[Any, list[audit.AuditRecord]]:
+        acks = audit.listed(connection, action=AuditAction.ACK.value, target=str(incident_id))
+        return read_models.incident_timeline(connection, incident_id), acks
+
+    found, acks = await request.app[RUNNER].read(read)
     if found is None:
         return error_page(request, 404, f"There is no incident {raw}.", session)
     row = found.incident
@@ -99,6 +106,7 @@ async def incident(request: web.Request, session: Session) -> web.StreamResponse
         }
         for notification in found.notifications
     ]
+    entries += [{"at": entry.at, "type": "ack", "ack": entry} for entry in acks]
     entries.sort(key=lambda entry: entry["at"])
     settings = request.app[SETTINGS]
     return page(
@@ -108,4 +116,35 @@ async def incident(request: web.Request, session: Session) -> web.StreamResponse
         incident=row,
         timeline=entries,
         runbook=runbook_url(settings.runbook, row.alertname, row.annotations),
+        acked=acknowledged(row.acked_at, row.resolved_at),
     )
+
+
+async def ack(request: web.Request, session: Session) -> web.StreamResponse:
+    """``POST /ui/incidents/{id}/ack``: acknowledge the incident as the signed-in admin."""
+    raw = request.match_info["id"]
+    wanted = row_id(raw)
+    if wanted is None:
+        return error_page(request, 404, f"There is no incident {raw}.", session)
+    incident_id, now, settings = wanted, request.app[CLOCK](), request.app[SETTINGS]
+    form = await request.post()
+    comment = str(form.get("comment", "")).strip()[:1000]
+    try:
+        acked = await request.app[RUNNER].write(
+            lambda connection: acknowledge(
+                connection,
+                settings,
+                incident_id,
+                actor=session.actor,
+                now=now,
+                comment=comment if storable(comment) else "",
+                via="console",
+            )
+        )
+    except NoSuchIncident:
+        return error_page(request, 404, f"There is no incident {raw}.", session)
+    except NotAckable as exc:
+        return error_page(request, 409, f"{str(exc).capitalize()}.", session)
+    if acked.tickets_updated:
+        request.app[INGEST].on_queued()  # wakes the delivery worker
+    raise web.HTTPSeeOther(f"/ui/incidents/{incident_id}")

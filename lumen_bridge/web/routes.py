@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from lumen_bridge.web import (
+    ack_page,
     audit_page,
     delivery_pages,
     explain_page,
@@ -27,6 +28,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     guard = gate.guard
     router.add_get("/", guard(incident_pages.incidents))
     router.add_get("/ui/incidents/{id}", guard(incident_pages.incident))
+    router.add_post("/ui/incidents/{id}/ack", guard(incident_pages.ack))
     router.add_get("/ui/silences", guard(silence_pages.list_silences))
     router.add_post("/ui/silences", guard(silence_pages.create))
     router.add_post("/ui/silences/{id}/expire", guard(silence_pages.expire))
@@ -41,5 +43,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/ui/explain", guard(explain_page.explain_webhook))
     router.add_get("/ui/sign-in", gate.sign_in_form)
     router.add_post("/ui/sign-in", gate.sign_in)
+    router.add_get("/ack/{token}", ack_page.ack_form)  # a page's link: the token is the authority
+    router.add_post("/ack/{token}", ack_page.ack_with_link)
     router.add_post("/ui/sign-out", guard(gate.sign_out))
     router.add_static("/ui/static/", STATIC, append_version=False)

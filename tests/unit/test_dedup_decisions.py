@@ -31,6 +31,7 @@ class State:
     last_notified_at: datetime | None = None
     notified: bool = False
     notify_seq: int = 0
+    acked_at: datetime | None = None
 
 
 def at(minutes: float) -> datetime:
@@ -65,6 +66,11 @@ TABLE: list[Row] = [
     ("3 after the window", NOTIFIED, alert("firing"), at(10.1),
      Reason.REMIND, Action.UPDATE, False, False),
     ("3 exactly at the window", NOTIFIED, alert("firing"), at(10),
+     Reason.REMIND, Action.UPDATE, False, False),
+    ("3 after the window, acknowledged", dataclasses.replace(NOTIFIED, acked_at=at(1)),
+     alert("firing"), at(10.1), Reason.ACKED, None, False, False),
+    ("3 after the window, acked before an earlier resolve",
+     dataclasses.replace(NOTIFIED, acked_at=at(1), resolved_at=at(2)), alert("firing"), at(10.1),
      Reason.REMIND, Action.UPDATE, False, False),
     ("untold firing, first episode", State(), alert("firing"), at(1),
      Reason.UNTOLD, Action.OPEN, False, False),
@@ -106,7 +112,8 @@ TABLE: list[Row] = [
 def test_the_table_covers_every_reason() -> None:
     assert TABLE
     assert {row[4] for row in TABLE} == set(Reason)
-    assert {row[5] for row in TABLE} == {*Action, None}
+    # escalate is the escalation loop's (lumen_bridge/lifecycle/escalation.py), not the table's
+    assert {row[5] for row in TABLE} == {*Action, None} - {Action.ESCALATE}
 
 
 @pytest.mark.parametrize(
@@ -124,7 +131,7 @@ def test_decision_table(
 ) -> None:
     decision = decide(incident, alert_, now, WINDOW, REOPEN)
     assert decision == Decision(reason, action, new_incident, new_episode)
-    assert decision.deduplicated is (reason in (Reason.REPEAT, Reason.RESOLVE_REPEAT))
+    assert decision.deduplicated is (reason in (Reason.REPEAT, Reason.RESOLVE_REPEAT, Reason.ACKED))
 
 
 # -- properties ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The e-mail notifier: pages on-call through its receiver's SMTP relay (aiosmtplib).
 
-Recipients come from the configuration only. SMTP 5xx replies are permanent; 4xx replies,
-timeouts and network errors are retried by the delivery worker.
+A page's recipients come from the configuration only; a notice (a silence's reminder or
+digest) names its own, chosen when it was queued. SMTP 5xx replies are permanent; 4xx
+replies, timeouts and network errors are retried by the delivery worker.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import aiosmtplib
 from lumen_bridge.clock import Clock
 from lumen_bridge.config import EmailReceiver, RunbookConfig
 from lumen_bridge.domain.notification import Delivery
+from lumen_bridge.notifiers.ack_links import AckLinks
 from lumen_bridge.notifiers.base import Result, Verdict
+from lumen_bridge.notifiers.email.notice import build_notice
 from lumen_bridge.notifiers.email.pool import POOL_IDLE, POOL_MESSAGES, POOL_SIZE, SmtpPool
 from lumen_bridge.notifiers.email.render import build_page, page_templates
 
@@ -33,9 +36,11 @@ class EmailNotifier:
         max_messages: int = POOL_MESSAGES,
         max_idle: float = POOL_IDLE,
         external_url: str | None = None,
+        ack_links: AckLinks | None = None,
     ) -> None:
         self.receiver = receiver
         self.external_url = external_url
+        self.ack_links = ack_links
         self.runbooks = runbooks
         self.clock = clock
         self.templates = page_templates(receiver.templates)
@@ -46,9 +51,16 @@ class EmailNotifier:
         )
 
     async def send(self, delivery: Delivery) -> Result:
-        """Hand the page to the relay; SMTP 5xx replies are permanent, the rest is retried."""
+        """Hand the page (or the notice) to the relay; SMTP 5xx replies are permanent, the
+        rest is retried."""
         try:
             async with self.pool.slots:  # built only once a session is ours: bounded memory
+                if delivery.notice is not None:  # a silence's reminder or digest
+                    notice = build_notice(
+                        delivery, delivery.notice, self.receiver, self.clock(), self.domain
+                    )
+                    await self.pool.send(notice, self.sender, delivery.notice["to"])
+                    return Result.delivered(250)
                 message = build_page(
                     delivery,
                     self.receiver,
@@ -57,6 +69,7 @@ class EmailNotifier:
                     self.clock(),
                     self.domain,
                     self.external_url,
+                    self.ack_links,
                 )
                 await self.pool.send(message, self.sender, self.receiver.to)
         except aiosmtplib.SMTPRecipientsRefused as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.charset import QP, Charset
@@ -28,6 +29,7 @@ from markupsafe import Markup, escape
 
 from lumen_bridge.config import EmailReceiver, RunbookConfig, Settings
 from lumen_bridge.domain.notification import AlertSnapshot, Delivery, Earlier
+from lumen_bridge.notifiers.ack_links import AckLinks
 from lumen_bridge.notifiers.links import incident_url, silence_url
 from lumen_bridge.notifiers.runbook import runbook_url
 
@@ -135,9 +137,17 @@ class _AlertView:
     silence_url: str | None
     alertmanager_url: str
     generator_url: str
+    ack_url: str | None
+    escalation: int | None
+    """The escalation level of an escalation page (docs/lifecycle.md), else None."""
 
 
-def _view(alert: AlertSnapshot, runbooks: RunbookConfig, external_url: str | None) -> _AlertView:
+def _view(
+    alert: AlertSnapshot,
+    runbooks: RunbookConfig,
+    external_url: str | None,
+    ack_url: str | None = None,
+) -> _AlertView:
     labels = sorted((one_line(k), one_line(v)) for k, v in alert["labels"].items())
     annotations = alert["annotations"]
     return _AlertView(
@@ -158,15 +168,23 @@ def _view(alert: AlertSnapshot, runbooks: RunbookConfig, external_url: str | Non
         silence_url=silence_url(external_url, alert["labels"]),
         alertmanager_url=alert["alertmanager_url"],
         generator_url=alert["generator_url"],
+        ack_url=ack_url,
+        escalation=alert.get("escalation_level"),
     )
 
 
 def _context(
-    delivery: Delivery, runbooks: RunbookConfig, external_url: str | None = None
+    delivery: Delivery,
+    runbooks: RunbookConfig,
+    external_url: str | None = None,
+    ack_url: Callable[[AlertSnapshot], str | None] | None = None,
 ) -> dict[str, Any]:
     """What the templates see: ``headline``, the alerts shown in full (``detailed``), those
     listed a line each (``compact``) and the number not listed (``omitted``)."""
-    views = [_view(a, runbooks, external_url) for a in delivery.alerts[:LISTED]]
+    views = [
+        _view(a, runbooks, external_url, ack_url(a) if ack_url else None)
+        for a in delivery.alerts[:LISTED]
+    ]
     count = len(delivery.alerts)
     return {
         "headline": f"{count} alert{'s' if count != 1 else ''} "
@@ -213,6 +231,9 @@ def subject(alerts: list[AlertSnapshot], resolved: bool) -> str:
         text += f": {alerts[0]['annotations']['summary']}"
     if not resolved and all(a["action"] == "update" for a in alerts):
         text += " (reminder)"
+    levels = [a.get("escalation_level") for a in alerts]
+    if all(levels):
+        text += f" (escalation, level {max(level or 0 for level in levels)})"
     return one_line(text, SUBJECT_MAX)
 
 
@@ -224,12 +245,15 @@ def build_page(
     now: datetime,
     domain: str,
     external_url: str | None = None,
+    ack_links: AckLinks | None = None,
 ) -> MIMEMultipart:
     """The page for ``delivery`` to ``receiver``: multipart, plain text and HTML, from
     ``templates`` (:func:`page_templates`); its ``Message-ID`` in ``domain``; links to the
-    console when ``external_url`` (``server.external_url``) is set."""
+    console when ``external_url`` (``server.external_url``) is set, and to acknowledge each
+    firing alert with ``ack_links``."""
     resolved = delivery.action == "resolve"
-    context = _context(delivery, runbooks, external_url)
+    ack_url = None if ack_links is None else functools.partial(ack_links.url, now=now)
+    context = _context(delivery, runbooks, external_url, ack_url)
     # The compat32 MIME classes: a third of the cost of EmailMessage's header registry,
     # which a page pays on its way to the relay. They check nothing: every header value
     # below is one line by construction.

@@ -40,7 +40,10 @@ class BatchReads:
 
     current: dict[Key, IncidentRecord]
     silences: list[list[dict[str, Any]]]
-    """The matchers of each silence active at the batch's time."""
+    """The matchers of each silence active at the batch's time, without a schedule."""
+    scheduled: list[list[Any]]
+    """``[matchers, schedule]`` of each recurring silence active at the batch's time (it
+    holds only inside its windows: :func:`lumen_bridge.domain.schedule.open_matchers`)."""
 
 
 def _typed(sql: str, *keys: BindParameter[Any]) -> TextualSelect:
@@ -48,11 +51,12 @@ def _typed(sql: str, *keys: BindParameter[Any]) -> TextualSelect:
     return (
         text(sql)
         .bindparams(bindparam("now", type_=Silence.__table__.c.starts_at.type), *keys)
-        .columns(column("matchers", JSON), *incidents.COLUMNS)
+        .columns(column("matchers", JSON), column("scheduled", JSON), *incidents.COLUMNS)
     )
 
 
 _COLUMNS = ", ".join(f"i.{name}" for name in incidents.FIELDS)
+_ID = incidents.FIELDS.index("id")
 # The aggregate makes exactly one row, so the silences come back even when no incident
 # matches (the incidents' columns are then NULL).
 #
@@ -65,9 +69,13 @@ _COLUMNS = ", ".join(f"i.{name}" for name in incidents.FIELDS)
 # The incidents are locked in id order, as another replica's batch would lock them.
 _POSTGRES = _typed(
     f"""
-SELECT s.matchers, {_COLUMNS}
+SELECT s.matchers, s.scheduled, {_COLUMNS}
 FROM (
-    SELECT json_agg(silences.matchers) AS matchers,
+    SELECT json_agg(silences.matchers)
+               FILTER (WHERE json_typeof(silences.schedule) IS DISTINCT FROM 'object')
+               AS matchers,
+           json_agg(json_build_array(silences.matchers, silences.schedule))
+               FILTER (WHERE json_typeof(silences.schedule) = 'object') AS scheduled,
            set_config('plan_cache_mode', 'auto', true) AS plans
     FROM silences
     WHERE silences.starts_at <= :now AND silences.ends_at > :now
@@ -88,9 +96,13 @@ LEFT JOIN LATERAL (
 # SQLite: every write transaction is BEGIN IMMEDIATE, so exclusive already; no lock clause.
 _SQLITE = _typed(
     f"""
-SELECT s.matchers, {_COLUMNS}
+SELECT s.matchers, s.scheduled, {_COLUMNS}
 FROM (
-    SELECT json_group_array(json(silences.matchers)) AS matchers
+    SELECT json_group_array(json(silences.matchers))
+               FILTER (WHERE coalesce(json_type(silences.schedule), '') != 'object')
+               AS matchers,
+           json_group_array(json_array(json(silences.matchers), json(silences.schedule)))
+               FILTER (WHERE json_type(silences.schedule) = 'object') AS scheduled
     FROM silences
     WHERE silences.starts_at <= :now AND silences.ends_at > :now
 ) AS s
@@ -123,8 +135,8 @@ def read(connection: Connection, keys: Iterable[Key], now: datetime) -> BatchRea
         statement, params = _SQLITE, {"now": now, "keys": unique}
     rows = connection.execute(statement, params).all()
     current = {}
-    for _, *fields in rows:
-        if fields[-1] is not None:  # the id: None when no incident matched
+    for _, _, *fields in rows:
+        if fields[_ID] is not None:  # None when no incident matched
             record = IncidentRecord(*fields)
             current[(record.receiver, record.identity)] = record
-    return BatchReads(current, rows[0].matchers or [])
+    return BatchReads(current, rows[0].matchers or [], rows[0].scheduled or [])

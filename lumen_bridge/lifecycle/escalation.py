@@ -1,0 +1,202 @@
+"""Escalation (docs/lifecycle.md): a page nobody acknowledged in time pages the next level.
+
+A route's ``escalation`` lists steps ``(after, receiver)``. An incident that is firing, was
+told of (``notified``), is not acknowledged and is not held back by a silence or the flag
+pages step ``n`` (its ``escalation_level``) once ``after`` has passed since the previous
+level was paged: the episode's first page (its latest ``open``/``reopen``) for the first
+step, ``escalated_at`` for the next ones. The page is an outbox row to the step's receiver
+(item action ``escalate``, snapshot ``escalation_level``), in the incident's timeline.
+
+Exactly once across replicas: the level is raised by a guarded ``UPDATE`` (the level and
+the notification sequence read must still be the incident's, and it must still be firing
+and unacknowledged) in the transaction that writes the outbox row; whoever comes second
+changes no row and queues nothing. A resolve, an ack or a new episode (the level goes
+back to 0, :func:`lumen_bridge.store.incidents.save`) stops what was due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import Connection, func, select, update
+
+from lumen_bridge.clock import Clock
+from lumen_bridge.config import EscalationStep, Settings
+from lumen_bridge.domain.dedup import Action
+from lumen_bridge.pipeline.batch import Queued
+from lumen_bridge.pipeline.enqueue import build_notifications
+from lumen_bridge.pipeline.pipeline import Pipeline
+from lumen_bridge.pipeline.suppress import suppression_at
+from lumen_bridge.store.incidents import COLUMNS, IncidentRecord
+from lumen_bridge.store.models import (
+    CURRENT,
+    Incident,
+    IncidentStatus,
+    Notification,
+    NotificationItem,
+)
+from lumen_bridge.store.sql.append import append
+
+__all__ = ["CHECK_EVERY", "Escalated", "Escalator"]
+
+log = structlog.get_logger("lumen_bridge.escalation")
+
+CHECK_EVERY = timedelta(seconds=30)
+"""How often the loop looks for pages nobody acknowledged."""
+RETRY_AFTER_ERROR = timedelta(seconds=5)
+_FIRST_PAGES = (Action.OPEN.value, Action.REOPEN.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """One escalation step paged: ``incident_id`` to ``receiver``, now at ``level``."""
+
+    incident_id: int
+    receiver: str
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    incident: IncidentRecord
+    level: int
+    step: EscalationStep
+
+
+class Escalator:
+    """Pages the next escalation step of what nobody acknowledged in time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        clock: Clock,
+        *,
+        on_queued: Callable[[], None] | None = None,
+        on_escalated: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.clock = clock
+        self.on_queued = on_queued
+        self.on_escalated = on_escalated
+        self._receivers = sorted({r.receiver for r in settings.routes if r.escalation})
+        self._most_steps = max((len(r.escalation) for r in settings.routes), default=0)
+
+    async def escalate_due(self, now: datetime) -> list[Escalated]:
+        """Page every escalation step due at ``now``; return what was paged."""
+        if not self._receivers:
+            return []
+        due = await self.pipeline.runner.read(lambda connection: self._due(connection, now))
+        if not due:
+            return []
+        done = await self.pipeline.runner.write(
+            lambda connection: self._escalate(connection, due, now)
+        )
+        for step in done:
+            log.info(
+                "page escalated",
+                incident_id=step.incident_id,
+                receiver=step.receiver,
+                level=step.level,
+            )
+            if self.on_escalated is not None:
+                self.on_escalated(step.receiver)
+        if done and self.on_queued is not None:
+            self.on_queued()
+        return done
+
+    def _due(self, connection: Connection, now: datetime) -> list[_Due]:
+        """The incidents whose next step is due at ``now``."""
+        rows = connection.execute(
+            select(*COLUMNS, Incident.escalation_level, Incident.escalated_at).where(
+                CURRENT,
+                Incident.status == IncidentStatus.FIRING,
+                Incident.notified,
+                Incident.acked_at.is_(None),  # a new episode clears its ack
+                Incident.receiver.in_(self._receivers),
+                Incident.escalation_level < self._most_steps,
+            )
+        ).all()
+        suppression = suppression_at(connection, now, self.pipeline.flag)
+        waiting: list[tuple[IncidentRecord, int, datetime | None, EscalationStep]] = []
+        for row in rows:
+            incident = IncidentRecord(*row[: len(COLUMNS)])
+            level, escalated_at = row[len(COLUMNS) :]
+            steps = self._steps(incident)
+            if level < len(steps) and suppression.reason(incident.labels) is None:
+                waiting.append((incident, level, escalated_at, steps[level]))
+        first_pages = _first_pages(connection, [i.id for i, level, _, _ in waiting if level == 0])
+        due = []
+        for incident, level, escalated_at, step in waiting:
+            since = first_pages.get(incident.id) if level == 0 else escalated_at
+            if since is not None and now >= since + step.after:
+                due.append(_Due(incident, level, step))
+        return due
+
+    def _steps(self, incident: IncidentRecord) -> tuple[EscalationStep, ...]:
+        """The escalation of the route that takes ``incident`` to its receiver today."""
+        routes = self.pipeline.router.route(incident.labels)
+        route = next((r for r in routes if r.receiver.name == incident.receiver), None)
+        return () if route is None else route.escalation
+
+    def _escalate(self, connection: Connection, due: list[_Due], now: datetime) -> list[Escalated]:
+        """Raise each due incident's level if nobody did meanwhile, and queue its pages."""
+        queued: list[Queued] = []
+        levels: dict[int | None, int] = {}
+        for d in due:
+            incident, seq = d.incident, d.incident.notify_seq
+            raised = connection.execute(
+                update(Incident)
+                .where(
+                    Incident.id == incident.id,
+                    Incident.escalation_level == d.level,
+                    Incident.notify_seq == seq,
+                    Incident.status == IncidentStatus.FIRING,
+                    Incident.acked_at.is_(None),
+                )
+                .values(escalation_level=d.level + 1, escalated_at=now, notify_seq=seq + 1)
+            ).rowcount
+            if raised:
+                incident.notify_seq = seq + 1
+                receiver = self.settings.receiver(d.step.receiver)
+                queued.append(
+                    Queued(receiver.type, receiver.name, incident, Action.ESCALATE, seq + 1)
+                )
+                levels[incident.id] = d.level + 1
+        notifications = build_notifications(queued, now)
+        for notification in notifications:
+            for item in notification.items:
+                level = levels[item["incident_id"]]
+                item["snapshot"] = {**item["snapshot"], "escalation_level": level}
+        append(connection, [], notifications)
+        return [Escalated(q.incident.id or 0, q.receiver, levels[q.incident.id]) for q in queued]
+
+    async def run(self) -> None:
+        """The loop: a pass every :data:`CHECK_EVERY`; a database error is logged and tried
+        again soon."""
+        while True:
+            try:
+                await self.escalate_due(self.clock())
+                wait = CHECK_EVERY
+            except Exception:  # the database may be away for a while; keep watching
+                log.warning("escalation pass failed; retrying", exc_info=True)
+                wait = RETRY_AFTER_ERROR
+            await asyncio.sleep(wait.total_seconds())
+
+
+def _first_pages(connection: Connection, ids: list[int | None]) -> dict[int | None, datetime]:
+    """When each incident's current episode was first paged (its latest open or reopen)."""
+    if not ids:
+        return {}
+    rows = connection.execute(
+        select(NotificationItem.incident_id, func.max(Notification.created_at))
+        .join(Notification, Notification.id == NotificationItem.outbox_id)
+        .where(NotificationItem.incident_id.in_(ids), NotificationItem.action.in_(_FIRST_PAGES))
+        .group_by(NotificationItem.incident_id)
+    ).all()
+    return {row[0]: row[1] for row in rows}
