@@ -50,9 +50,13 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
 include-path = "/explain"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
 
-# A filter of the incidents with a NUL or a lone surrogate cannot match anything stored: 400.
+# A filter of the incidents or the audit log with a NUL or a lone surrogate cannot match
+# anything stored: 400.
 [[operations]]
 include-path = "/incidents"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
+[[operations]]
+include-path = "/audit"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
 
 # An id names something that may not exist (404); a notification to re-send must be dead

@@ -152,6 +152,13 @@ async def test_a_weekly_window_holds_only_inside_it_across_a_dst_change(
     clock.now = closes
     await replay(client, clock)
     assert len(await item_actions(client)) == len(moments)  # what it held, once it closed
+    # Alertmanager's view (amtool, Grafana): silenced inside a window only
+    alerts = await get_json(client, "/api/v2/alerts")
+    assert alerts and {a["status"]["state"] for a in alerts} == {"active"}
+    clock.now = opens + timedelta(minutes=1)
+    alerts = await get_json(client, "/api/v2/alerts")
+    assert {tuple(a["status"]["silencedBy"]) for a in alerts} == {(silence["id"],)}
+    clock.now = closes
     assert await queued_for(client, clock, "after") == "queued"
     await replay(client, clock)
     assert len(await item_actions(client)) == len(moments) + 1

@@ -23,7 +23,7 @@ from lumen_bridge import __version__
 from lumen_bridge.api import silence_actions
 from lumen_bridge.api.auth import require_admin
 from lumen_bridge.api.errors import ApiError, invalid_body
-from lumen_bridge.api.keys import CLOCK, RUNNER
+from lumen_bridge.api.keys import CLOCK, RUNNER, SETTINGS
 from lumen_bridge.api.silence_actions import silence_id, view
 from lumen_bridge.api.silence_schemas import InvalidSilence, PostableSilence
 from lumen_bridge.domain.alertmanager import problems
@@ -99,7 +99,7 @@ async def post_silence(request: web.Request) -> web.Response:
     now = request.app[CLOCK]()
     try:
         spec = PostableSilenceV2.model_validate_json(await request.read())
-        starts_at, ends_at = spec.window(now)
+        starts_at, ends_at = spec.window(now, request.app[SETTINGS].silences.until_resolved_max)
     except ValidationError as exc:
         details = invalid_body(problems(exc), "silence").details or []
         return _bad_request(
@@ -204,8 +204,8 @@ async def list_alerts(request: web.Request) -> web.Response:
     now = request.app[CLOCK]()
 
     def read(connection: Connection) -> list[dict[str, Any]]:
-        active = silences.in_state(connection, SilenceState.ACTIVE, now)
-        return _alerts(read_models.firing_incidents(connection), active)
+        holding = silences.holding(connection, now)
+        return _alerts(read_models.firing_incidents(connection), holding)
 
     wanted = {"active": _boolean(request, "active"), "suppressed": _boolean(request, "silenced")}
     alerts = await request.app[RUNNER].read(read)

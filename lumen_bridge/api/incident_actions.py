@@ -122,7 +122,12 @@ def openapi_path(
             "summary": "Acknowledge an incident: no reminders or escalation for this episode",
             "security": bearer,
             "parameters": [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                {
+                    "name": "id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                }
             ],
             "requestBody": {
                 "required": False,

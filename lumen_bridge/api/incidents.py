@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiMapping
 from sqlalchemy import Connection, Row
 
 from lumen_bridge.api.auth import require_admin
-from lumen_bridge.api.errors import ApiError
+from lumen_bridge.api.errors import ApiError, query_text
 from lumen_bridge.api.keys import RUNNER
 from lumen_bridge.api.schemas import (
     AttemptOut,
@@ -20,7 +19,6 @@ from lumen_bridge.api.schemas import (
     TimelineEntry,
 )
 from lumen_bridge.domain.ack import acknowledged
-from lumen_bridge.domain.alertmanager import storable
 from lumen_bridge.domain.audit import AuditAction
 from lumen_bridge.pipeline.enqueue import dedup_key
 from lumen_bridge.store import audit, read_models
@@ -77,13 +75,6 @@ def _limit(raw: str | None) -> int:
     return min(value, MAX_LIMIT)
 
 
-def _text(query: MultiMapping[str], name: str) -> str | None:
-    value = query.get(name)
-    if value is not None and not storable(value):
-        raise ApiError(400, f"{name} must not contain a NUL character or a lone surrogate")
-    return value
-
-
 async def list_incidents(request: web.Request) -> web.Response:
     """Incidents, most recent activity first; ``?status=``, ``?receiver=``, ``?alertname=``."""
     require_admin(request)
@@ -92,7 +83,7 @@ async def list_incidents(request: web.Request) -> web.Response:
     if status not in (None, "firing", "resolved"):
         raise ApiError(400, "status must be firing or resolved")
     limit = _limit(query.get("limit"))
-    receiver, alertname = _text(query, "receiver"), _text(query, "alertname")
+    receiver, alertname = query_text(query, "receiver"), query_text(query, "alertname")
     rows = await request.app[RUNNER].read(
         lambda connection: read_models.list_incidents(
             connection,

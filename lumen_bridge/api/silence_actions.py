@@ -112,12 +112,10 @@ def _audited(
 ) -> None:
     """Record ``actor``'s ``action`` on ``silence`` (the flag's own actions for a silence
     without matchers)."""
-    if not silence.matchers and action is not AuditAction.SILENCE_UPDATE:
-        action = (
-            AuditAction.FLAG_LOWER
-            if action is AuditAction.SILENCE_EXPIRE
-            else AuditAction.FLAG_RAISE
-        )
+    flag = {AuditAction.SILENCE_CREATE: AuditAction.FLAG_RAISE}
+    flag[AuditAction.SILENCE_EXPIRE] = AuditAction.FLAG_LOWER
+    if not silence.matchers:
+        action = flag.get(action, action)
     audit.record(
         connection,
         at=now,

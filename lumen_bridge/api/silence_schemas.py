@@ -25,12 +25,10 @@ from pydantic import (
 
 from lumen_bridge.api.schedule_schemas import NextWindow, ScheduleSpec, duration_text
 from lumen_bridge.config import parse_duration
-from lumen_bridge.config.lifecycle import SilencesConfig
 from lumen_bridge.domain.alertmanager import storable
 from lumen_bridge.domain.matchers import Matcher, MatcherError, from_api
 
 _LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-DEFAULT_UNTIL_RESOLVED_MAX = SilencesConfig().until_resolved_max
 """The longest an untilResolved silence lasts where no settings are given."""
 
 
@@ -178,9 +176,7 @@ class PostableSilence(_Api):
                 raise ValueError(f"duration {value!r} is too long") from None
         return value
 
-    def window(
-        self, now: datetime, until_resolved_max: timedelta = DEFAULT_UNTIL_RESOLVED_MAX
-    ) -> tuple[datetime, datetime]:
+    def window(self, now: datetime, until_resolved_max: timedelta) -> tuple[datetime, datetime]:
         """When the silence starts and ends if created at ``now`` (or :class:`InvalidSilence`);
         an untilResolved one lasts ``until_resolved_max`` at most, and by default."""
         try:

@@ -13,7 +13,6 @@ import getpass
 import json
 import sys
 import uuid
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +21,7 @@ from pydantic import ValidationError
 from lumen_bridge.api.schedule_schemas import WeeklySpec
 from lumen_bridge.api.silence_schemas import GettableSilence, SilenceMatcher, describe
 from lumen_bridge.cli.client import CliError, base_url, call, run
+from lumen_bridge.cli.output import table, utc
 from lumen_bridge.domain.matchers import MatcherError, parse_matcher
 
 EPILOG = """\
@@ -69,7 +69,7 @@ async def _add(args: argparse.Namespace) -> None:
     created = _silence(await call("POST", "/silence", body))
     if not matchers:
         print(
-            f"global suppression flag raised until {_time(created.ends_at)}: "
+            f"global suppression flag raised until {utc(created.ends_at)}: "
             "nothing is paged or ticketed",
             file=sys.stderr,
         )
@@ -100,25 +100,21 @@ def _lifecycle(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def _time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _ends(silence: GettableSilence) -> str:
     """The ENDS cell: the end, and how it may end sooner or when it holds."""
-    text = _time(silence.ends_at)
+    text = utc(silence.ends_at)
     if silence.until_resolved:
         text += f", or {silence.grace} after its incidents resolved"
     if silence.schedule is not None:
         text += f", in windows {silence.schedule}"
         if silence.next_window is not None:
-            text += f" (next closes {_time(silence.next_window.ends_at)})"
+            text += f" (next closes {utc(silence.next_window.ends_at)})"
     return text
 
 
 def _table(silences: list[GettableSilence]) -> str:
     header = ("ID", "MATCHERS", "STATE", "ENDS", "AUTHOR", "COMMENT")
-    rows = [header] + [
+    rows = [
         (
             s.id,
             describe(s.matchers),
@@ -129,12 +125,7 @@ def _table(silences: list[GettableSilence]) -> str:
         )
         for s in silences
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    lines = (
-        "  ".join([*(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)), row[-1]])
-        for row in rows
-    )
-    return "\n".join(line.rstrip() for line in lines)
+    return table(header, rows)
 
 
 async def _list(args: argparse.Namespace) -> None:
@@ -193,14 +184,14 @@ async def _extend(args: argparse.Namespace) -> None:
     body = {"by": args.by} if args.by is not None else {"endsAt": args.until}
     path = f"/silence/{quote(silence_id, safe='')}/extend"
     extended = _silence(await call("POST", path, body))
-    print(f"{extended.id} now ends at {_time(extended.ends_at)}")
+    print(f"{extended.id} now ends at {utc(extended.ends_at)}")
 
 
 async def _expire(args: argparse.Namespace) -> None:
     for prefix in args.ids:
         silence_id = await _full_id(prefix)
         expired = _silence(await call("DELETE", f"/silence/{quote(silence_id, safe='')}"))
-        print(f"{expired.id} expired at {_time(expired.ends_at)}")
+        print(f"{expired.id} expired at {utc(expired.ends_at)}")
 
 
 def _default_author() -> str:

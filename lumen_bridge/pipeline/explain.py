@@ -21,7 +21,6 @@ from sqlalchemy import Connection
 from lumen_bridge.domain.alertmanager import Alert, WebhookPayload
 from lumen_bridge.domain.dedup import Reason
 from lumen_bridge.domain.matchers import matches_all
-from lumen_bridge.domain.silences import SilenceState
 from lumen_bridge.domain.suppression import usable_matchers
 from lumen_bridge.pipeline.batch import Batch, Case, Outcome, Summary
 from lumen_bridge.pipeline.pipeline import Pipeline, summaries
@@ -71,8 +70,8 @@ async def explain(pipeline: Pipeline, payload: WebhookPayload, now: datetime) ->
         before = {key: dataclasses.replace(record) for key, record in batch.current.items()}
         pipeline.decide(batch)
         pipeline.save(batch)
-        active = silences.in_state(connection, SilenceState.ACTIVE, now)
-        held = [(s.id, m) for s in active if (m := usable_matchers(s.matchers))]
+        holding = silences.holding(connection, now)
+        held = [(s.id, m) for s in holding if (m := usable_matchers(s.matchers))]
         alerts = [_alert(pipeline, batch, alert, before, held) for alert in payload.alerts]
         [answer] = summaries(batch)
         raise _Undone(Explanation(answer, alerts, batch.notifications))

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, bindparam, insert, select, update
 
-from lumen_bridge.domain.schedule import open_matchers
+from lumen_bridge.domain.schedule import Schedule, open_matchers
 from lumen_bridge.domain.silences import SilenceState, expiry
 from lumen_bridge.store.models import Silence
 
@@ -31,6 +31,7 @@ __all__ = [
     "expire",
     "extend",
     "get",
+    "holding",
     "in_state",
     "in_states",
 ]
@@ -137,6 +138,16 @@ def in_state(connection: Connection, state: SilenceState, now: datetime) -> list
             .limit(MAX_EXPIRED)
         )
     return [_record(row) for row in connection.execute(statement)]
+
+
+def holding(connection: Connection, now: datetime) -> list[SilenceRecord]:
+    """The silences that hold alerts back at ``now``: the active ones, a recurring one only
+    inside one of its windows (what :func:`active_matchers` matches with)."""
+    return [
+        silence
+        for silence in in_state(connection, SilenceState.ACTIVE, now)
+        if silence.schedule is None or Schedule.from_json(silence.schedule).open_at(now)
+    ]
 
 
 def in_states(

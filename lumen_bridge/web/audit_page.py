@@ -6,11 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from lumen_bridge.api.keys import RUNNER
-from lumen_bridge.domain.alertmanager import storable
 from lumen_bridge.domain.audit import AuditAction
 from lumen_bridge.store import audit
 from lumen_bridge.store.types import row_id
-from lumen_bridge.web.render import page
+from lumen_bridge.web.render import filter_value, page
 from lumen_bridge.web.sessions import Session
 
 __all__ = ["audit_log"]
@@ -19,15 +18,10 @@ PAGE_SIZE = 100
 ACTIONS = [action.value for action in AuditAction]
 
 
-def _text(request: web.Request, name: str) -> str | None:
-    value = request.query.get(name, "").strip()
-    return value if value and storable(value) else None
-
-
 async def audit_log(request: web.Request, session: Session) -> web.StreamResponse:
     """``GET /ui/audit?actor=&action=&target=&before=``."""
-    actor = _text(request, "actor")
-    target = _text(request, "target")
+    actor = filter_value(request, "actor")
+    target = filter_value(request, "target")
     action = request.query.get("action", "") if request.query.get("action") in ACTIONS else None
     before = row_id(request.query.get("before", ""))
     entries = await request.app[RUNNER].read(

@@ -61,7 +61,7 @@ async def raise_flag(request: web.Request, session: Session) -> web.StreamRespon
                 "createdBy": str(form.get("author", "")).strip() or "console",
             }
         )
-        starts_at, ends_at = spec.window(now)
+        starts_at, ends_at = spec.window(now, request.app[SETTINGS].silences.until_resolved_max)
     except ValidationError as exc:
         problem = "; ".join(str(e["msg"]) for e in exc.errors())
         return await _page(request, session, problem=problem, status=422)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiMapping
 
 from lumen_bridge.api.keys import CLOCK, INGEST, RUNNER, SETTINGS
 from lumen_bridge.domain.ack import acknowledged
@@ -17,17 +16,12 @@ from lumen_bridge.notifiers.runbook import runbook_url
 from lumen_bridge.store import audit, console_reads, read_models
 from lumen_bridge.store.console_reads import IncidentQuery
 from lumen_bridge.store.types import row_id
-from lumen_bridge.web.render import error_page, page
+from lumen_bridge.web.render import error_page, filter_value, page
 from lumen_bridge.web.sessions import Session
 
 __all__ = ["ack", "incident", "incidents"]
 
 PAGE_SIZE = 50
-
-
-def _choice(query: MultiMapping[str], name: str) -> str | None:
-    value = query.get(name, "").strip()
-    return value if value and storable(value) else None
 
 
 def _page_number(raw: str) -> int:
@@ -36,14 +30,13 @@ def _page_number(raw: str) -> int:
 
 async def incidents(request: web.Request, session: Session) -> web.StreamResponse:
     """``GET /``: incidents, firing first, then by latest activity; filters and paging."""
-    query = request.query
-    status = _choice(query, "status")
-    number = _page_number(query.get("page", "1"))
+    status = filter_value(request, "status")
+    number = _page_number(request.query.get("page", "1"))
     wanted = IncidentQuery(
         status=status if status in ("firing", "resolved") else None,
-        receiver=_choice(query, "receiver"),
-        severity=_choice(query, "severity"),
-        text=_choice(query, "q"),
+        receiver=filter_value(request, "receiver"),
+        severity=filter_value(request, "severity"),
+        text=filter_value(request, "q"),
         offset=(number - 1) * PAGE_SIZE,
         limit=PAGE_SIZE,
     )

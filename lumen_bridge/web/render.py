@@ -10,9 +10,10 @@ import jinja2
 from aiohttp import web
 
 from lumen_bridge.api.keys import CLOCK, SETTINGS
+from lumen_bridge.domain.alertmanager import storable
 from lumen_bridge.web.sessions import Session
 
-__all__ = ["error_page", "page"]
+__all__ = ["error_page", "filter_value", "page"]
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("lumen_bridge.web", "templates"),
@@ -70,3 +71,10 @@ def error_page(
 ) -> web.Response:
     """An HTML error page saying ``message``."""
     return page(request, "error.html", session, status=status, status_code=status, message=message)
+
+
+def filter_value(request: web.Request, name: str) -> str | None:
+    """A page's filter from the query string: None when empty, or when no stored text could
+    match it (a NUL, a lone surrogate)."""
+    value = request.query.get(name, "").strip()
+    return value if value and storable(value) else None
