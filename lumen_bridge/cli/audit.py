@@ -34,7 +34,7 @@ def _summary(entry: dict[str, Any]) -> str:
     detail = entry.get("detail") or {}
     parts = [str(detail[key]) for key in ("matchers", "comment") if detail.get(key)]
     if "ends_at" in detail and entry["action"] != "silence.expire":
-        parts.append(f"until {detail['ends_at']}")
+        parts.append(f"until {utc(datetime.fromisoformat(detail['ends_at']))}")
     return " · ".join(" ".join(part.split()) for part in parts)
 
 
