@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from lumen_bridge.config import Settings, TicketReceiver
 from lumen_bridge.domain.ack import acknowledged, episode_of
@@ -19,9 +19,8 @@ from lumen_bridge.domain.audit import AuditAction
 from lumen_bridge.domain.dedup import Action
 from lumen_bridge.domain.notification import AckNote
 from lumen_bridge.pipeline.enqueue import build_notifications, notify
-from lumen_bridge.store import audit, incidents
-from lumen_bridge.store.incidents import COLUMNS, IncidentRecord
-from lumen_bridge.store.models import Incident, IncidentStatus
+from lumen_bridge.store import acks, audit, incidents
+from lumen_bridge.store.models import IncidentStatus
 from lumen_bridge.store.sql.append import append
 
 __all__ = ["Acked", "NoSuchIncident", "NotAckable", "acknowledge"]
@@ -60,12 +59,10 @@ def acknowledge(
 ) -> Acked:
     """Acknowledge incident ``incident_id`` as ``actor`` (through ``via``: api, console,
     email-link); ``episode`` (a link's) must be the incident's current one."""
-    row = connection.execute(
-        select(*COLUMNS, Incident.acked_by).where(Incident.id == incident_id).with_for_update()
-    ).one_or_none()
-    if row is None:
+    found = acks.locked(connection, incident_id)
+    if found is None:
         raise NoSuchIncident(f"no incident {incident_id}")
-    incident, acked_by = IncidentRecord(*row[: len(COLUMNS)]), row[-1]
+    incident, acked_by = found
     if episode is not None and episode != episode_of(incident.starts_at):
         raise NotAckable(
             f"incident {incident_id} has fired again since this link was sent: "
@@ -73,12 +70,11 @@ def acknowledge(
         )
     if acknowledged(incident.acked_at, incident.resolved_at):
         assert incident.acked_at is not None
+        assert acked_by is not None  # written with acked_at
         return Acked(incident_id, incident.acked_at, acked_by, True, 0)
     if incident.status != IncidentStatus.FIRING or not incident.is_current:
         raise NotAckable(f"incident {incident_id} is resolved: there is nothing to acknowledge")
-    connection.execute(
-        update(Incident).where(Incident.id == incident_id).values(acked_at=now, acked_by=actor)
-    )
+    acks.mark(connection, incident_id, actor, now)
     audit.record(
         connection,
         at=now,

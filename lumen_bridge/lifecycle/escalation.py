@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection
 
 from lumen_bridge.clock import Clock
 from lumen_bridge.config import EscalationStep, Settings
@@ -31,14 +31,8 @@ from lumen_bridge.pipeline.batch import Queued
 from lumen_bridge.pipeline.enqueue import build_notifications
 from lumen_bridge.pipeline.pipeline import Pipeline
 from lumen_bridge.pipeline.suppress import suppression_at
-from lumen_bridge.store.incidents import COLUMNS, IncidentRecord
-from lumen_bridge.store.models import (
-    CURRENT,
-    Incident,
-    IncidentStatus,
-    Notification,
-    NotificationItem,
-)
+from lumen_bridge.store import escalations
+from lumen_bridge.store.incidents import IncidentRecord
 from lumen_bridge.store.sql.append import append
 
 __all__ = ["CHECK_EVERY", "Escalated", "Escalator"]
@@ -48,7 +42,6 @@ log = structlog.get_logger("lumen_bridge.escalation")
 CHECK_EVERY = timedelta(seconds=30)
 """How often the loop looks for pages nobody acknowledged."""
 RETRY_AFTER_ERROR = timedelta(seconds=5)
-_FIRST_PAGES = (Action.OPEN.value, Action.REOPEN.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,25 +105,16 @@ class Escalator:
 
     def _due(self, connection: Connection, now: datetime) -> list[_Due]:
         """The incidents whose next step is due at ``now``."""
-        rows = connection.execute(
-            select(*COLUMNS, Incident.escalation_level, Incident.escalated_at).where(
-                CURRENT,
-                Incident.status == IncidentStatus.FIRING,
-                Incident.notified,
-                Incident.acked_at.is_(None),  # a new episode clears its ack
-                Incident.receiver.in_(self._receivers),
-                Incident.escalation_level < self._most_steps,
-            )
-        ).all()
+        rows = escalations.waiting(connection, self._receivers, self._most_steps)
         suppression = suppression_at(connection, now, self.pipeline.flag)
         waiting: list[tuple[IncidentRecord, int, datetime | None, EscalationStep]] = []
-        for row in rows:
-            incident = IncidentRecord(*row[: len(COLUMNS)])
-            level, escalated_at = row[len(COLUMNS) :]
+        for incident, level, escalated_at in rows:
             steps = self._steps(incident)
             if level < len(steps) and suppression.reason(incident.labels) is None:
                 waiting.append((incident, level, escalated_at, steps[level]))
-        first_pages = _first_pages(connection, [i.id for i, level, _, _ in waiting if level == 0])
+        first_pages = escalations.first_pages(
+            connection, [i.id for i, level, _, _ in waiting if level == 0]
+        )
         due = []
         for incident, level, escalated_at, step in waiting:
             since = first_pages.get(incident.id) if level == 0 else escalated_at
@@ -149,25 +133,18 @@ class Escalator:
         queued: list[Queued] = []
         levels: dict[int | None, int] = {}
         for d in due:
-            incident, seq = d.incident, d.incident.notify_seq
-            raised = connection.execute(
-                update(Incident)
-                .where(
-                    Incident.id == incident.id,
-                    Incident.escalation_level == d.level,
-                    Incident.notify_seq == seq,
-                    Incident.status == IncidentStatus.FIRING,
-                    Incident.acked_at.is_(None),
-                )
-                .values(escalation_level=d.level + 1, escalated_at=now, notify_seq=seq + 1)
-            ).rowcount
-            if raised:
-                incident.notify_seq = seq + 1
+            if escalations.raise_level(connection, d.incident, d.level, now):
                 receiver = self.settings.receiver(d.step.receiver)
                 queued.append(
-                    Queued(receiver.type, receiver.name, incident, Action.ESCALATE, seq + 1)
+                    Queued(
+                        receiver.type,
+                        receiver.name,
+                        d.incident,
+                        Action.ESCALATE,
+                        d.incident.notify_seq,
+                    )
                 )
-                levels[incident.id] = d.level + 1
+                levels[d.incident.id] = d.level + 1
         notifications = build_notifications(queued, now)
         for notification in notifications:
             for item in notification.items:
@@ -187,16 +164,3 @@ class Escalator:
                 log.warning("escalation pass failed; retrying", exc_info=True)
                 wait = RETRY_AFTER_ERROR
             await asyncio.sleep(wait.total_seconds())
-
-
-def _first_pages(connection: Connection, ids: list[int | None]) -> dict[int | None, datetime]:
-    """When each incident's current episode was first paged (its latest open or reopen)."""
-    if not ids:
-        return {}
-    rows = connection.execute(
-        select(NotificationItem.incident_id, func.max(Notification.created_at))
-        .join(Notification, Notification.id == NotificationItem.outbox_id)
-        .where(NotificationItem.incident_id.in_(ids), NotificationItem.action.in_(_FIRST_PAGES))
-        .group_by(NotificationItem.incident_id)
-    ).all()
-    return {row[0]: row[1] for row in rows}
