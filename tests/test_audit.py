@@ -55,6 +55,8 @@ async def test_every_silence_and_flag_action_is_recorded_with_its_author(
     update["startsAt"] = silence["startsAt"]
     del update["duration"]
     await _json(client, "POST", "/api/v2/silences", json=update, headers=BOB)
+    extend = {"by": "1h"}
+    await _json(client, "POST", f"/silence/{silence['id']}/extend", json=extend, headers=ALICE)
     await _json(client, "DELETE", f"/silence/{silence['id']}", headers=UNNAMED)
     await _json(client, "DELETE", f"/silence/{silence['id']}", headers=BOB)  # already over
     flag = await _json(client, "POST", "/silence", json={**body, "matchers": []}, headers=ALICE)
@@ -65,6 +67,7 @@ async def test_every_silence_and_flag_action_is_recorded_with_its_author(
         ("bob", "flag.lower"),
         ("alice", "flag.raise"),
         ("admin", "silence.expire"),
+        ("alice", "silence.extend"),
         ("bob", "silence.update"),
         ("alice", "silence.create"),
     ]
@@ -73,10 +76,11 @@ async def test_every_silence_and_flag_action_is_recorded_with_its_author(
     assert created["detail"]["matchers"] == 'alertname="LumenStageFailed"'
     assert created["detail"]["created_by"] == "kim" and created["detail"]["comment"] == "upgrade"
     assert found[-2]["detail"]["ends_at"].startswith("2026-11-26T16:00:00")
+    assert found[-3]["detail"]["ends_at"].startswith("2026-11-26T17:00:00")
 
-    assert len(await entries(client, "?actor=alice")) == 2
+    assert len(await entries(client, "?actor=alice")) == 3
     assert [e["action"] for e in await entries(client, "?action=flag.raise")] == ["flag.raise"]
-    assert len(await entries(client, f"?target={silence['id']}")) == 3
+    assert len(await entries(client, f"?target={silence['id']}")) == 4
     first = await _json(client, "GET", "/audit?limit=2", headers=ALICE)
     rest = await _json(client, "GET", f"/audit?before={first['next_before']}", headers=ALICE)
     assert [e["id"] for e in first["entries"] + rest["entries"]] == [e["id"] for e in found]
