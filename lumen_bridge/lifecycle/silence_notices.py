@@ -31,7 +31,7 @@ import structlog
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection
 
-from lumen_bridge.clock import Clock
+from lumen_bridge.clock import Clock, seconds_until
 from lumen_bridge.config import EmailReceiver, Settings
 from lumen_bridge.config.fields import Recipient
 from lumen_bridge.domain.matchers import Matcher, matches_all
@@ -190,8 +190,7 @@ class SilenceNotices:
         due = await self.runner.read(
             lambda connection: notices.next_due(connection, now, self.remind_before)
         )
-        until = now + SAFETY_INTERVAL if due is None else min(due, now + SAFETY_INTERVAL)
-        return max((until - now).total_seconds(), 0.0)
+        return seconds_until(due, now, SAFETY_INTERVAL)
 
     async def run(self) -> None:
         """Pass at start, then at each reminder or end (and every minute), until cancelled;

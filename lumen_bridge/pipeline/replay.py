@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import Connection
 
-from lumen_bridge.clock import Clock
+from lumen_bridge.clock import Clock, seconds_until
 from lumen_bridge.domain.alertmanager import Alert
 from lumen_bridge.domain.dedup import Action, decide
 from lumen_bridge.pipeline.batch import Queued, Route
@@ -153,8 +153,7 @@ class Replayer:
         end = await self.pipeline.runner.read(
             lambda connection: silence_ends.next_end(connection, now)
         )
-        until = now + SAFETY_INTERVAL if end is None else min(end, now + SAFETY_INTERVAL)
-        return max((until - now).total_seconds(), 0.0)
+        return seconds_until(end, now, SAFETY_INTERVAL)
 
     async def run(self) -> None:
         """The watcher: replay at start, then at each silence or window end (and every
