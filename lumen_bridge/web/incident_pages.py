@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lumen_bridge.api.incident_actions import MAX_COMMENT
 from lumen_bridge.api.keys import CLOCK, INGEST, RUNNER, SETTINGS
 from lumen_bridge.domain.ack import acknowledged
 from lumen_bridge.domain.alertmanager import storable
@@ -110,6 +111,7 @@ async def incident(request: web.Request, session: Session) -> web.StreamResponse
         timeline=entries,
         runbook=runbook_url(settings.runbook, row.alertname, row.annotations),
         acked=acknowledged(row.acked_at, row.resolved_at),
+        max_comment=MAX_COMMENT,
     )
 
 
@@ -121,7 +123,7 @@ async def ack(request: web.Request, session: Session) -> web.StreamResponse:
         return error_page(request, 404, f"There is no incident {raw}.", session)
     incident_id, now, settings = wanted, request.app[CLOCK](), request.app[SETTINGS]
     form = await request.post()
-    comment = str(form.get("comment", "")).strip()[:1000]
+    comment = str(form.get("comment", "")).strip()[:MAX_COMMENT]
     try:
         acked = await request.app[RUNNER].write(
             lambda connection: acknowledge(
