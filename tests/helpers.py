@@ -1,8 +1,12 @@
-"""Reading what the bridge stored, for assertions."""
+"""Reading what the bridge stored, for assertions; and watching its SQLite writer."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp.test_utils import TestClient
@@ -59,3 +63,22 @@ async def count_events(client: TestClient[Any, Any]) -> int:
     """How many alerts were stored."""
     [(count,)] = await rows(client, select(func.count()).select_from(AlertEvent))
     return int(count)
+
+
+async def write_lock_held(db: Path, at_least: float) -> None:
+    """Return once a transaction has held SQLite's write lock on ``db`` for ``at_least``
+    seconds (longer than the serving process's own small transactions take)."""
+    probe = sqlite3.connect(db, timeout=0, isolation_level=None)
+    held_since: float | None = None
+    try:
+        while held_since is None or time.monotonic() - held_since < at_least:
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # "database is locked": a writer is at work
+                held_since = held_since or time.monotonic()
+            else:
+                probe.execute("ROLLBACK")
+                held_since = None
+            await asyncio.sleep(0.002)
+    finally:
+        probe.close()

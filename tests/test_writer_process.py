@@ -8,7 +8,6 @@ import json
 import os
 import pickle
 import signal
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from lumen_bridge.api.keys import INGEST
 from lumen_bridge.ingest.writer import _portable
 from tests.conftest import AppFactory, auth, payload, post
-from tests.helpers import count_events
+from tests.helpers import count_events, write_lock_held
 
 
 def exists(pid: int) -> bool:
@@ -65,25 +64,6 @@ async def test_the_writer_outlives_signals_meant_for_its_group(
     assert client.app[INGEST].writer_pid == pid
 
 
-async def in_long_transaction(db: Path) -> None:
-    """Return once a writer has held SQLite's write lock for 50 ms (longer than the
-    serving process's own small transactions take)."""
-    probe = sqlite3.connect(db, timeout=0, isolation_level=None)
-    held_since: float | None = None
-    try:
-        while held_since is None or time.monotonic() - held_since < 0.05:
-            try:
-                probe.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:  # "database is locked": someone writes
-                held_since = held_since or time.monotonic()
-            else:
-                probe.execute("ROLLBACK")
-                held_since = None
-            await asyncio.sleep(0.002)
-    finally:
-        probe.close()
-
-
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_batch_cut_short_by_a_crash_is_refused_and_leaves_nothing(
     make_client: AppFactory, db_url: str
@@ -97,7 +77,7 @@ async def test_a_batch_cut_short_by_a_crash_is_refused_and_leaves_nothing(
         return client.post("/webhook", data=io.BytesIO(storm), headers=headers)
 
     sending = asyncio.create_task(send())
-    await asyncio.wait_for(in_long_transaction(db), 30)
+    await asyncio.wait_for(write_lock_held(db, 0.05), 30)
     pid = client.app[INGEST].writer_pid
     assert pid is not None
     kill(pid)

@@ -5,7 +5,6 @@ with a pending outbox."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from lumen_bridge.delivery.worker import CONCURRENCY
 from tests.faults.conftest import Launch
 from tests.faults.peers import Hit, Reply, Tickets, always_ok
 from tests.faults.rig import Alertmanager, check_books, outbox, query, report, until, webhook
+from tests.helpers import write_lock_held
 from tests.servers import SmtpSink
 
 pytestmark = pytest.mark.faults
@@ -23,24 +23,6 @@ pytestmark = pytest.mark.faults
 IN_FLIGHT = CONCURRENCY  # the worker's concurrent deliveries (16)
 TICKETS = IN_FLIGHT + 4  # 4 wait in the outbox
 LARGE = 8000  # alerts in the webhook being committed at the kill (about 3.8 MB)
-
-
-async def write_lock_held(db: Path, at_least: float) -> None:
-    """Return once a transaction has held SQLite's write lock for ``at_least`` seconds."""
-    probe = sqlite3.connect(db, timeout=0, isolation_level=None)
-    held_since: float | None = None
-    try:
-        while held_since is None or time.monotonic() - held_since < at_least:
-            try:
-                probe.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:  # "database is locked": a writer is at work
-                held_since = held_since or time.monotonic()
-            else:
-                probe.execute("ROLLBACK")
-                held_since = None
-            await asyncio.sleep(0.002)
-    finally:
-        probe.close()
 
 
 async def test_kill_9_mid_delivery_and_mid_commit_loses_nothing_answered(
