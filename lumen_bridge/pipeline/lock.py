@@ -10,7 +10,6 @@ stage applies.
 
 from __future__ import annotations
 
-from lumen_bridge.domain.schedule import open_matchers
 from lumen_bridge.domain.suppression import Suppression
 from lumen_bridge.pipeline.batch import Batch
 from lumen_bridge.store.sql import batch_read
@@ -27,14 +26,10 @@ class LockStage:
 
     def __call__(self, batch: Batch) -> None:
         """Lock the cases' incidents and read the silences."""
-        now = max(now for _, now in batch.received)
         read = batch_read.read(
             batch.connection,
             ((case.route.receiver.name, case.alert.identity) for case in batch.cases),
-            now,
+            max(now for _, now in batch.received),
         )
         batch.current = read.current
-        held = (
-            read.silences + open_matchers(read.scheduled, now) if read.scheduled else read.silences
-        )
-        batch.suppression = Suppression.of(self.flag, held)
+        batch.suppression = Suppression.of(self.flag, read.silences)

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from lumen_bridge.domain.schedule import open_matchers
 from lumen_bridge.store import incidents
 from lumen_bridge.store.incidents import IncidentRecord, Key
 from lumen_bridge.store.models import Silence
@@ -40,10 +41,8 @@ class BatchReads:
 
     current: dict[Key, IncidentRecord]
     silences: list[list[dict[str, Any]]]
-    """The matchers of each silence active at the batch's time, without a schedule."""
-    scheduled: list[list[Any]]
-    """``[matchers, schedule]`` of each recurring silence active at the batch's time (it
-    holds only inside its windows: :func:`lumen_bridge.domain.schedule.open_matchers`)."""
+    """The matchers of each silence holding at the batch's time: active and, for a recurring
+    one, inside one of its windows (as :func:`lumen_bridge.store.silences.active_matchers`)."""
 
 
 def _typed(sql: str, *keys: BindParameter[Any]) -> TextualSelect:
@@ -139,4 +138,5 @@ def read(connection: Connection, keys: Iterable[Key], now: datetime) -> BatchRea
         if fields[_ID] is not None:  # None when no incident matched
             record = IncidentRecord(*fields)
             current[(record.receiver, record.identity)] = record
-    return BatchReads(current, rows[0].matchers or [], rows[0].scheduled or [])
+    plain, scheduled = rows[0].matchers or [], rows[0].scheduled
+    return BatchReads(current, plain + open_matchers(scheduled, now) if scheduled else plain)
