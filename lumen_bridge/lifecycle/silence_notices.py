@@ -34,8 +34,7 @@ from sqlalchemy import Connection
 from lumen_bridge.clock import Clock, seconds_until
 from lumen_bridge.config import EmailReceiver, Settings
 from lumen_bridge.config.fields import Recipient
-from lumen_bridge.domain.matchers import Matcher, matches_all
-from lumen_bridge.domain.suppression import Suppression, usable_matchers
+from lumen_bridge.domain.suppression import Suppression
 from lumen_bridge.lifecycle import notice_text
 from lumen_bridge.metrics import Metrics
 from lumen_bridge.store import notices, silences
@@ -75,10 +74,8 @@ def _recipients(silence: SilenceRecord, receiver: EmailReceiver) -> list[str]:
 def _held_by(silence: SilenceRecord, incidents: Sequence[SeenIncident]) -> list[SeenIncident]:
     """The incidents ``silence`` matches (all of them for the flag; none when a matcher is a
     pattern this version refuses: such a silence holds nothing back)."""
-    usable: list[Matcher] = usable_matchers(silence.matchers)
-    if silence.matchers and not usable:
-        return []
-    return [i for i in incidents if matches_all(usable, i.labels)]
+    holds = Suppression.of(False, [silence.matchers])
+    return [i for i in incidents if holds.reason(i.labels) is not None]
 
 
 @dataclass(frozen=True, slots=True)
