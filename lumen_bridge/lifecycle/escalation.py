@@ -124,8 +124,7 @@ class Escalator:
 
     def _steps(self, incident: IncidentRecord) -> tuple[EscalationStep, ...]:
         """The escalation of the route that takes ``incident`` to its receiver today."""
-        routes = self.pipeline.router.route(incident.labels)
-        route = next((r for r in routes if r.receiver.name == incident.receiver), None)
+        route = self.pipeline.router.route_to(incident.labels, incident.receiver)
         return () if route is None else route.escalation
 
     def _escalate(self, connection: Connection, due: list[_Due], now: datetime) -> list[Escalated]:

@@ -135,8 +135,7 @@ class Replayer:
 
     def _decide(self, incident: IncidentRecord, now: datetime) -> tuple[Route, Action] | None:
         """The incident's route and the action the dedup table decides now, if any."""
-        routes = self.pipeline.router.route(incident.labels)
-        route = next((r for r in routes if r.receiver.name == incident.receiver), None)
+        route = self.pipeline.router.route_to(incident.labels, incident.receiver)
         if route is None or not route.receiver.has_destination:
             return None
         decision = decide(

@@ -54,6 +54,10 @@ class Router:
                     break
         return chosen
 
+    def route_to(self, labels: Mapping[str, str], receiver: str) -> Route | None:
+        """The route ``labels`` take to ``receiver`` today (None: they no longer go there)."""
+        return next((r for r in self.route(labels) if r.receiver.name == receiver), None)
+
 
 def _resolved(config: RouteConfig, settings: Settings) -> Route:
     dedup_window = config.dedup_window or settings.dedup.window
