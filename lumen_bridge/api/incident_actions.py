@@ -18,9 +18,17 @@ from lumen_bridge.domain.alertmanager import storable
 from lumen_bridge.lifecycle import Acked, NoSuchIncident, NotAckable, acknowledge
 from lumen_bridge.store.types import row_id
 
-__all__ = ["MAX_COMMENT", "ack_answer", "ack_incident", "openapi_path"]
+__all__ = ["INCIDENT_ID", "MAX_COMMENT", "ack_answer", "ack_incident", "openapi_path"]
 
 MAX_COMMENT = 1000
+INCIDENT_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0},
+    "description": "ids are signed 64-bit integers; a larger one is a 404",
+}
+"""The ``{id}`` of an incident's paths, in the OpenAPI document."""
 
 
 def ack_answer(acked: Acked) -> dict[str, Any]:
@@ -121,14 +129,7 @@ def openapi_path(
         "post": {
             "summary": "Acknowledge an incident: no reminders or escalation for this episode",
             "security": bearer,
-            "parameters": [
-                {
-                    "name": "id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "integer", "minimum": 0},
-                }
-            ],
+            "parameters": [INCIDENT_ID],
             "requestBody": {
                 "required": False,
                 "content": {

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from lumen_bridge import __version__
 from lumen_bridge.api.alertmanager_v2 import PostableSilenceV2
+from lumen_bridge.api.incident_actions import INCIDENT_ID
 from lumen_bridge.api.openapi_paths import more_paths
 from lumen_bridge.api.schemas import ErrorBody, IncidentDetail, IncidentList, WebhookResult
 from lumen_bridge.api.silence_schemas import GettableSilence, PostableSilence
@@ -235,15 +236,7 @@ def build_spec() -> dict[str, Any]:
                 "get": {
                     "summary": "One incident with its timeline",
                     "security": bearer,
-                    "parameters": [
-                        {
-                            "name": "id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "integer", "minimum": 0},
-                            "description": "ids are signed 64-bit integers; a larger one is a 404",
-                        }
-                    ],
+                    "parameters": [INCIDENT_ID],
                     "responses": {
                         "200": _json("IncidentDetail", "The incident"),
                         **_errors(400, 401, 404),
